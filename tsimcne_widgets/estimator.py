@@ -1,0 +1,472 @@
+"""The t-SimCNE estimator, with a scikit-learn interface."""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+from ._device import autocast, resolve_device, resolve_precision
+from .augment import Augmentations
+from .data import ImageData, as_images, check_batch_size
+from .losses import get_loss
+from .models import TSimCNEModel, build_backbone
+from .schedule import make_schedule
+from .training import StepInfo, Trainer
+
+__all__ = ["TSimCNE"]
+
+_FORMAT = "tsimcne-widgets-checkpoint"
+_FORMAT_VERSION = 1
+
+
+def _seed_from(random_state) -> int:
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"random_state must be >= 0, got {random_state}.")
+        return int(random_state)
+    raise TypeError(
+        f"random_state must be None, an int or a numpy RandomState, got {random_state!r}."
+    )
+
+
+class TSimCNE(BaseEstimator):
+    """t-SimCNE: contrastive learning of a 2D embedding of images.
+
+    SimCLR with a Cauchy similarity on Euclidean distances, trained in three stages:
+    (1) the whole network with a 128-D output, (2) only a new 2-D last layer, (3) the
+    whole network again at a 1000x lower learning rate (Böhm, Berens & Kobak, ICLR 2023).
+
+    Parameters
+    ----------
+    backbone : str or torch.nn.Module, default='resnet18'
+        'resnet18' (ResNet18 with a 3x3 stride-1 stem and no max-pool, for small
+        images), another torchvision ResNet name ('resnet34' ... 'resnet152'), 'small'
+        (a compact CNN for tiny images on a CPU), or a module that maps
+        ``(B, C, H, W)`` images to ``(B, feature_dim)`` features. Named backbones build
+        their first layer for the data's number of channels, so grayscale images are
+        used as one channel, not repeated.
+    feature_dim : int, optional
+        Output size of a custom backbone module. Ignored for named backbones.
+    total_epochs : int or tuple of 3 ints, default=(1000, 50, 450)
+        Epochs of the three stages. A single int trains one stage, the whole network
+        directly with the ``out_dim`` output.
+    batch_size : int, default=512
+        Images per step (each gives two views). Clamped to the number of images, with
+        a warning.
+    lr : float or 'auto', default='auto'
+        Peak learning rate of stages 1 and 2; 'auto' is ``0.03 * batch_size / 256``.
+        Stage 3 uses ``lr / 1000``.
+    warmup_epochs : int or tuple of 3 ints, default=(10, 0, 10)
+        Linear warmup per stage, clamped to the stage length.
+    metric : {'euclidean', 'cosine'}, default='euclidean'
+        'euclidean' is t-SimCNE's Cauchy-kernel InfoNCE; 'cosine' is SimCLR's.
+    temperature : float, default=0.5
+        Temperature of the cosine loss.
+    projection_dim : int, default=128
+        Output dimension in stage 1.
+    out_dim : int, default=2
+        Final output dimension.
+    augmentations : Augmentations or dict, optional
+        Augmentation settings; default SimCLR's. Use ``Augmentations(hflip=0)`` for
+        digits and text.
+    momentum, weight_decay : float, default=0.9, 5e-4
+        SGD settings.
+    clip_value : float, default=4.0
+        Gradients are clipped to ``[-clip_value, clip_value]``.
+    device : str or torch.device, default='auto'
+        'auto' picks CUDA, then MPS, then CPU.
+    mixed_precision : {'auto', True, False}, default='auto'
+        bf16 autocast; 'auto' turns it on for CUDA and CPUs with bf16 instructions.
+    inference_batch_size : int, default=1024
+        Batch size of ``transform`` and ``backbone_features``.
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, batches and augmentations. The same int gives the same
+        embedding on a CPU.
+    verbose : bool, default=False
+        Show a tqdm progress bar during ``fit``.
+
+    Attributes
+    ----------
+    model_ : TSimCNEModel
+        The trained network.
+    embedding_ : ndarray of shape (n_samples, out_dim)
+        ``transform`` of the training images after ``fit``.
+    history_ : list of dict
+        One record per epoch: stage, stage_name, epoch, loss, lr, seconds.
+    schedule_ : list of Stage
+        The stages that were run.
+    device_ : torch.device
+        The training device.
+    feature_dim_ : int
+        Size of the backbone features.
+    seed_ : int
+        The seed actually used.
+    """
+
+    def __init__(self, backbone="resnet18", *, feature_dim=None, total_epochs=(1000, 50, 450),
+                 batch_size=512, lr="auto", warmup_epochs=(10, 0, 10), metric="euclidean",
+                 temperature=0.5, projection_dim=128, out_dim=2, augmentations=None,
+                 momentum=0.9, weight_decay=5e-4, clip_value=4.0, device="auto",
+                 mixed_precision="auto", inference_batch_size=1024, random_state=None,
+                 verbose=False):
+        self.backbone = backbone
+        self.feature_dim = feature_dim
+        self.total_epochs = total_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.warmup_epochs = warmup_epochs
+        self.metric = metric
+        self.temperature = temperature
+        self.projection_dim = projection_dim
+        self.out_dim = out_dim
+        self.augmentations = augmentations
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.clip_value = clip_value
+        self.device = device
+        self.mixed_precision = mixed_precision
+        self.inference_batch_size = inference_batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- validation ---------------------------------------------------------------------
+    def _check_params(self) -> None:
+        def pos_int(name, minimum=1):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
+                raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}.")
+
+        pos_int("batch_size", 2)
+        pos_int("projection_dim")
+        pos_int("out_dim")
+        pos_int("inference_batch_size")
+        if not (self.lr == "auto" or (isinstance(self.lr, numbers.Real) and self.lr > 0)):
+            raise ValueError(f"lr must be 'auto' or a positive number, got {self.lr!r}.")
+        get_loss(self.metric)
+        if not (isinstance(self.temperature, numbers.Real) and self.temperature > 0):
+            raise ValueError(f"temperature must be a positive number, got {self.temperature!r}.")
+        if not (isinstance(self.momentum, numbers.Real) and 0 <= self.momentum < 1):
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}.")
+        if not (isinstance(self.weight_decay, numbers.Real) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}.")
+        if not (isinstance(self.clip_value, numbers.Real) and self.clip_value > 0):
+            raise ValueError(f"clip_value must be a positive number, got {self.clip_value!r}.")
+
+    def _augmentations(self) -> Augmentations:
+        a = self.augmentations
+        if a is None:
+            return Augmentations()
+        if isinstance(a, Augmentations):
+            return a
+        if isinstance(a, dict):
+            try:
+                return Augmentations(**a)
+            except TypeError as exc:
+                fields = ", ".join(f.name for f in dataclasses.fields(Augmentations))
+                raise ValueError(
+                    f"augmentations has an unknown key ({exc}); accepted keys: {fields}."
+                ) from None
+        raise TypeError(
+            f"augmentations must be None, an Augmentations or a dict, got {type(a).__name__}."
+        )
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _build_model(self, in_channels: int, head_dim: int) -> TSimCNEModel:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed_)
+            backbone, dim = build_backbone(self.backbone, in_channels, self.feature_dim)
+            model = TSimCNEModel(backbone, dim, head_dim, in_channels)
+        self.feature_dim_ = dim
+        return model.to(self.device_, memory_format=torch.channels_last)
+
+    def _initialize(self, data: ImageData) -> None:
+        """Fresh model, schedule and trainer for ``data``."""
+        self._check_params()
+        self.device_ = resolve_device(self.device)
+        self.amp_ = resolve_precision(self.mixed_precision, self.device_)
+        self.seed_ = _seed_from(self.random_state)
+        augs = self._augmentations()
+        batch_size = check_batch_size(self.batch_size, data.n_samples)
+        lr = 0.03 * batch_size / 256 if self.lr == "auto" else float(self.lr)
+        self.schedule_ = make_schedule(self.total_epochs, lr, self.warmup_epochs,
+                                       self.projection_dim, self.out_dim)
+        self.n_channels_ = data.n_channels
+        self.image_shape_ = tuple(data.image_shape)
+        self.model_ = self._build_model(data.n_channels, self.schedule_[0].out_dim)
+        mean, std = _channel_stats(data.images)
+        self.model_.mean.copy_(mean.view_as(self.model_.mean))
+        self.model_.std.copy_(std.view_as(self.model_.std))
+        gen = torch.Generator(device=self.device_)
+        gen.manual_seed(self.seed_)
+        self._trainer = Trainer(
+            self.model_, self.schedule_, batch_size, augs,
+            get_loss(self.metric, self.temperature), gen, self.device_, self.amp_,
+            self.momentum, self.weight_decay, self.clip_value,
+        )
+        self.history_ = []
+        self.embedding_ = None
+
+    def _record(self, info: StepInfo) -> None:
+        if info.epoch_end:
+            stage = self.schedule_[info.stage]
+            self.history_.append({
+                "stage": info.stage + 1, "stage_name": stage.name, "epoch": info.epoch + 1,
+                "loss": info.epoch_loss, "lr": info.lr, "seconds": info.epoch_seconds,
+            })
+
+    # -- public API ---------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Train from scratch on the images ``X``.
+
+        Parameters
+        ----------
+        X : array-like, list of PIL images, torch Dataset or ImageData
+            Anything :func:`tsimcne_widgets.data.as_images` accepts.
+        y : ignored
+            Present for scikit-learn compatibility; checked for length if given.
+
+        Returns
+        -------
+        self : TSimCNE
+        """
+        data = as_images(X, labels=y)
+        self._initialize(data)
+        trainer = self._trainer
+        trainer.set_images(data.images)
+        bar = _progress_bar(trainer, self.schedule_) if self.verbose else None
+        try:
+            while not trainer.done:
+                info = trainer.step()
+                self._record(info)
+                if bar is not None:
+                    _update_bar(bar, info, self.schedule_)
+        finally:
+            if bar is not None:
+                bar.close()
+        self.embedding_ = self.transform(data)
+        return self
+
+    def fit_transform(self, X, y=None):
+        """Fit on ``X`` and return ``embedding_``, float32 of shape (n_samples, out_dim)."""
+        return self.fit(X, y).embedding_
+
+    def _check_fitted(self, data: ImageData) -> None:
+        if getattr(self, "model_", None) is None:
+            raise NotFittedError(
+                "This TSimCNE instance is not fitted yet; call fit(X) or load a checkpoint."
+            )
+        if data.n_channels != self.n_channels_ or tuple(data.image_shape) != self.image_shape_:
+            raise ValueError(
+                f"X has images of {data.n_channels} channel(s) and size "
+                f"{tuple(data.image_shape)}, but the model was trained on {self.n_channels_} "
+                f"channel(s) of size {self.image_shape_}."
+            )
+
+    @torch.no_grad()
+    def _infer(self, X, head: bool) -> np.ndarray:
+        data = as_images(X)
+        self._check_fitted(data)
+        model = self.model_
+        modes = [m.training for m in model.modules()]
+        model.eval()
+        out = []
+        try:
+            for chunk in torch.split(data.images, self.inference_batch_size):
+                x = chunk.to(self.device_).float().div_(255.0)
+                x = x.contiguous(memory_format=torch.channels_last)
+                with autocast(self.device_, self.amp_):
+                    z = model(x) if head else model.features(x)
+                out.append(z.float().cpu())
+        finally:
+            for m, mode in zip(model.modules(), modes, strict=True):
+                m.training = mode
+        return torch.cat(out).numpy().astype(np.float32, copy=False)
+
+    def transform(self, X) -> np.ndarray:
+        """Embed ``X`` deterministically: no augmentation, eval mode, batched.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, out_dim), float32, in input order
+            The network's current output (128-D if only stage 1 has run).
+        """
+        return self._infer(X, head=True)
+
+    def backbone_features(self, X) -> np.ndarray:
+        """Backbone features ``h``, float32 of shape (n_samples, feature_dim_) (512 for
+        ResNet18 and 'small'); the input for the t-SNE and UMAP baselines."""
+        return self._infer(X, head=False)
+
+    # -- persistence --------------------------------------------------------------------
+    def _params_for_saving(self) -> dict:
+        params = self.get_params(deep=False)
+        if isinstance(params["backbone"], torch.nn.Module):
+            params["backbone"] = None
+        if isinstance(params["augmentations"], Augmentations):
+            params["augmentations"] = dataclasses.asdict(params["augmentations"])
+        if isinstance(params["random_state"], np.random.RandomState):
+            params["random_state"] = self.seed_
+        if isinstance(params["device"], torch.device):
+            params["device"] = str(params["device"])
+        return params
+
+    def save(self, path) -> None:
+        """Save the model, optimiser, schedule position and RNG state to ``path``.
+
+        The file holds only tensors and plain Python values, so it loads with
+        ``torch.load(weights_only=True)``. It is written to a temporary file first and
+        then renamed, so a crash mid-write never leaves a broken file.
+        """
+        if getattr(self, "model_", None) is None:
+            raise NotFittedError("Nothing to save: fit the estimator first.")
+        emb = self.embedding_
+        payload = {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "params": self._params_for_saving(),
+            "custom_backbone": isinstance(self.backbone, torch.nn.Module),
+            "meta": {
+                "seed": self.seed_,
+                "n_channels": self.n_channels_,
+                "image_shape": list(self.image_shape_),
+                "head_dim": self.model_.head.last.out_features,
+                "batch_size": self._trainer.batch_size,
+            },
+            "model": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()},
+            "trainer": _to_cpu(self._trainer.state_dict()),
+            "history": list(self.history_),
+            "embedding": None if emb is None else torch.from_numpy(np.asarray(emb)),
+        }
+        _atomic_save(payload, Path(path))
+
+    @classmethod
+    def load(cls, path, *, backbone=None, device=None) -> TSimCNE:
+        """Load an estimator saved with :meth:`save`.
+
+        Only tensors and plain values are unpickled (``weights_only=True``); a file
+        with arbitrary Python objects is refused with a ``ValueError``.
+
+        Parameters
+        ----------
+        path : str or Path
+        backbone : torch.nn.Module, optional
+            Required if the model was trained with a custom backbone module: a fresh
+            instance of the same architecture.
+        device : str, optional
+            Override the saved ``device`` parameter.
+        """
+        path = Path(path)
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise
+        except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError) as exc:
+            raise ValueError(
+                f"Refusing to load {str(path)!r}: it is not a valid tsimcne-widgets "
+                f"checkpoint, or it contains arbitrary Python objects ({exc})."
+            ) from None
+        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+            raise ValueError(f"{str(path)!r} is not a tsimcne-widgets checkpoint.")
+        params = dict(payload["params"])
+        if payload["custom_backbone"]:
+            if not isinstance(backbone, torch.nn.Module):
+                raise ValueError(
+                    "This checkpoint was trained with a custom backbone; pass backbone= a "
+                    "fresh nn.Module of the same architecture."
+                )
+            params["backbone"] = backbone
+        if device is not None:
+            params["device"] = device
+        est = cls(**params)
+        meta = payload["meta"]
+        est._check_params()
+        est.device_ = resolve_device(est.device)
+        est.amp_ = resolve_precision(est.mixed_precision, est.device_)
+        est.seed_ = meta["seed"]
+        batch_size = meta["batch_size"]
+        lr = 0.03 * batch_size / 256 if est.lr == "auto" else float(est.lr)
+        est.schedule_ = make_schedule(est.total_epochs, lr, est.warmup_epochs,
+                                      est.projection_dim, est.out_dim)
+        est.n_channels_ = meta["n_channels"]
+        est.image_shape_ = tuple(meta["image_shape"])
+        est.model_ = est._build_model(est.n_channels_, meta["head_dim"])
+        est.model_.load_state_dict(payload["model"])
+        gen = torch.Generator(device=est.device_)
+        est._trainer = Trainer(
+            est.model_, est.schedule_, batch_size, est._augmentations(),
+            get_loss(est.metric, est.temperature), gen, est.device_, est.amp_,
+            est.momentum, est.weight_decay, est.clip_value,
+        )
+        est._trainer.load_state_dict(payload["trainer"])
+        est.history_ = list(payload["history"])
+        emb = payload["embedding"]
+        est.embedding_ = None if emb is None else emb.numpy()
+        return est
+
+
+def _channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of uint8 images, in [0, 1] units, in chunks."""
+    c = images.shape[1]
+    s = torch.zeros(c, dtype=torch.float64)
+    s2 = torch.zeros(c, dtype=torch.float64)
+    count = 0
+    for chunk in torch.split(images, 4096):
+        x = chunk.to(torch.float64).div_(255.0)
+        s += x.sum(dim=(0, 2, 3))
+        s2 += (x * x).sum(dim=(0, 2, 3))
+        count += x.shape[0] * x.shape[2] * x.shape[3]
+    mean = s / count
+    std = (s2 / count - mean**2).clamp_min(0).sqrt().clamp_min(1e-3)
+    return mean.float(), std.float()
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def _atomic_save(payload, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _progress_bar(trainer: Trainer, schedule):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=trainer.total_steps, initial=trainer.steps_done, unit="step",
+                dynamic_ncols=True)
+
+
+def _update_bar(bar, info: StepInfo, schedule) -> None:
+    st = schedule[info.stage]
+    bar.set_description(f"stage {info.stage + 1}/{len(schedule)} {st.name}", refresh=False)
+    bar.set_postfix(epoch=f"{info.epoch + 1}/{st.epochs}", loss=f"{info.loss:.3f}",
+                    refresh=False)
+    bar.update(1)

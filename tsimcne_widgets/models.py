@@ -1,0 +1,127 @@
+"""Backbones and the projection head.
+
+``build_backbone`` turns a name (or a user's module) into an ``nn.Module`` that maps
+images ``(B, C, H, W)`` to features ``(B, feature_dim)``. ``TSimCNEModel`` puts input
+normalisation, the backbone and the projection head together.
+"""
+
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+
+__all__ = ["RESNETS", "build_backbone", "ProjectionHead", "TSimCNEModel", "SmallCNN"]
+
+RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+BACKBONES = ("small", *RESNETS)
+
+
+class SmallCNN(nn.Module):
+    """A compact CNN (about 1.2 M parameters) that trains tiny images fast on a CPU."""
+
+    feature_dim = 512
+
+    def __init__(self, in_channels: int = 3):
+        super().__init__()
+
+        def block(cin, cout, stride):
+            return [
+                nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+            ]
+
+        self.features = nn.Sequential(
+            *block(in_channels, 32, 1),
+            *block(32, 64, 1),
+            *block(64, 128, 2),
+            *block(128, 256, 2),
+            *block(256, 512, 1),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+
+    def forward(self, x):
+        return self.features(x)
+
+
+def _small_image_resnet(name: str, in_channels: int) -> tuple[nn.Module, int]:
+    net = getattr(torchvision.models, name)(weights=None)
+    # t-SimCNE's change for small images: a 3x3 stride-1 stem and no max-pool.
+    net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    net.maxpool = nn.Identity()
+    dim = net.fc.in_features
+    net.fc = nn.Identity()
+    return net, dim
+
+
+def build_backbone(backbone, in_channels: int, feature_dim: int | None = None):
+    """Return ``(module, feature_dim)`` for a backbone name or a user module.
+
+    Parameters
+    ----------
+    backbone : str or torch.nn.Module
+        'small', one of the torchvision ResNets ('resnet18', ... 'resnet152', with the
+        small-image stem), or a module mapping ``(B, C, H, W)`` to ``(B, feature_dim)``.
+    in_channels : int
+        Number of image channels; named backbones build their first layer for it.
+    feature_dim : int, optional
+        Required for a user module unless it has a ``feature_dim`` attribute.
+    """
+    if isinstance(backbone, nn.Module):
+        dim = feature_dim or getattr(backbone, "feature_dim", None)
+        if not isinstance(dim, int) or dim < 1:
+            raise ValueError(
+                "feature_dim must be given as a positive int when backbone is a custom "
+                f"nn.Module (the size of its output features), got {dim!r}."
+            )
+        return backbone, dim
+    if backbone == "small":
+        return SmallCNN(in_channels), SmallCNN.feature_dim
+    if backbone in RESNETS:
+        return _small_image_resnet(backbone, in_channels)
+    raise ValueError(
+        f"backbone must be one of {', '.join(repr(b) for b in BACKBONES)} or an nn.Module, "
+        f"got {backbone!r}."
+    )
+
+
+class ProjectionHead(nn.Module):
+    """Linear(feature_dim, hidden) -> ReLU -> Linear(hidden, out_dim)."""
+
+    def __init__(self, feature_dim: int, out_dim: int, hidden_dim: int = 1024):
+        super().__init__()
+        self.hidden = nn.Sequential(nn.Linear(feature_dim, hidden_dim), nn.ReLU(inplace=True))
+        self.last = nn.Linear(hidden_dim, out_dim)
+
+    def replace_last(self, out_dim: int, generator: torch.Generator | None = None):
+        """Swap in a new last layer with N(0, 1) weights (t-SimCNE's stage 2)."""
+        old = self.last
+        new = nn.Linear(old.in_features, out_dim).to(old.weight.device)
+        with torch.no_grad():
+            w = torch.randn(new.weight.shape, generator=generator, device=new.weight.device)
+            new.weight.copy_(w)
+            new.bias.zero_()
+        self.last = new
+
+    def forward(self, h):
+        return self.last(self.hidden(h))
+
+
+class TSimCNEModel(nn.Module):
+    """Normalise, embed with the backbone, project with the head."""
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, out_dim: int, in_channels: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(1, in_channels, 1, 1))
+        self.register_buffer("std", torch.ones(1, in_channels, 1, 1))
+        self.backbone = backbone
+        self.head = ProjectionHead(feature_dim, out_dim)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features ``h`` of images in [0, 1]."""
+        return self.backbone((x - self.mean) / self.std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))

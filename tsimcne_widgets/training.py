@@ -1,0 +1,224 @@
+"""The training loop, one optimiser step at a time.
+
+``Trainer`` owns the model, the optimiser, the random generator and the position in
+the schedule. ``step()`` runs exactly one batch, so the estimator's ``fit`` and the
+background run can both drive it and stop, pause or checkpoint between any two steps.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ._device import autocast
+from .augment import Augmentations, augment
+from .schedule import Stage, lr_at
+
+__all__ = ["StepInfo", "Trainer", "NonFiniteLossError"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the weights are those before the bad step."""
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What one step did. Indices are 0-based; ``stage_end`` implies ``epoch_end``."""
+
+    stage: int
+    epoch: int
+    step: int
+    steps_per_epoch: int
+    loss: float
+    lr: float
+    epoch_end: bool
+    stage_end: bool
+    epoch_loss: float | None
+    epoch_seconds: float | None
+
+
+class Trainer:
+    """Runs the staged schedule on uint8 images that live on the training device."""
+
+    def __init__(self, model, schedule: list[Stage], batch_size: int, augmentations: Augmentations,
+                 loss_fn, generator: torch.Generator, device: torch.device, amp: bool,
+                 momentum: float = 0.9, weight_decay: float = 5e-4, clip_value: float = 4.0):
+        self.model = model
+        self.schedule = schedule
+        self.batch_size = batch_size
+        self.augmentations = augmentations
+        self.loss_fn = loss_fn
+        self.generator = generator
+        self.device = device
+        self.amp = amp
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.clip_value = clip_value
+        self.images: torch.Tensor | None = None
+        self.steps_per_epoch = 0
+        # Position of the next step to run.
+        self.stage = 0
+        self.epoch = 0
+        self.step_in_epoch = 0
+        self.perm: torch.Tensor | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.configured_stage = -1
+        self.last_finite_loss = float("nan")
+        self._epoch_loss_sum = 0.0
+        self._epoch_seconds = 0.0
+
+    # -- data ---------------------------------------------------------------------------
+    def set_images(self, images: torch.Tensor) -> None:
+        """Attach the training images (uint8, (N, C, H, W)); moved to the device once."""
+        n = images.shape[0]
+        self.images = images.to(self.device)
+        spe = max(1, n // self.batch_size)
+        if self.steps_per_epoch and spe != self.steps_per_epoch:
+            raise ValueError(
+                f"X has {n} images, which gives {spe} steps per epoch, but this run was "
+                f"started with {self.steps_per_epoch}; resume with the same data."
+            )
+        self.steps_per_epoch = spe
+
+    # -- position -----------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.stage >= len(self.schedule)
+
+    @property
+    def total_steps(self) -> int:
+        return sum(s.epochs for s in self.schedule) * self.steps_per_epoch
+
+    @property
+    def steps_done(self) -> int:
+        before = sum(s.epochs for s in self.schedule[: self.stage]) * self.steps_per_epoch
+        return before + self.epoch * self.steps_per_epoch + self.step_in_epoch
+
+    def current_lr(self) -> float:
+        st = self.schedule[min(self.stage, len(self.schedule) - 1)]
+        if self.done:
+            return 0.0
+        return lr_at(st, self.epoch * self.steps_per_epoch + self.step_in_epoch,
+                     self.steps_per_epoch)
+
+    # -- stages -------------------------------------------------------------------------
+    def _configure_stage(self) -> None:
+        st = self.schedule[self.stage]
+        head = self.model.head
+        if head.last.out_features != st.out_dim:
+            head.replace_last(st.out_dim, generator=self.generator)
+        train_all = st.trains == "all"
+        for p in self.model.parameters():
+            p.requires_grad_(train_all)
+        for p in head.last.parameters():
+            p.requires_grad_(True)
+        self.model.to(self.device, memory_format=torch.channels_last)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(params, lr=st.lr, momentum=self.momentum,
+                                         weight_decay=self.weight_decay)
+        self.configured_stage = self.stage
+
+    def _set_mode(self) -> None:
+        if self.schedule[self.stage].trains == "all":
+            self.model.train()
+        else:
+            # Frozen layers stay in eval mode so BatchNorm statistics do not drift.
+            self.model.eval()
+            self.model.head.last.train()
+
+    # -- one step -----------------------------------------------------------------------
+    def step(self) -> StepInfo:
+        """Run one optimiser step and advance the position."""
+        if self.done:
+            raise RuntimeError("the schedule is already complete")
+        if self.images is None:
+            raise RuntimeError("set_images() must be called before step()")
+        if self.configured_stage != self.stage:
+            self._configure_stage()
+        t0 = time.perf_counter()
+        st = self.schedule[self.stage]
+        n, b = self.images.shape[0], self.batch_size
+        if self.step_in_epoch == 0 or self.perm is None:
+            self.perm = torch.randperm(n, generator=self.generator, device=self.device)
+            self._epoch_loss_sum = 0.0
+            self._epoch_seconds = 0.0
+        idx = self.perm[self.step_in_epoch * b:(self.step_in_epoch + 1) * b]
+        batch = self.images[idx]
+        views = augment(torch.cat([batch, batch]), self.augmentations, self.generator)
+        views = views.contiguous(memory_format=torch.channels_last)
+
+        lr = lr_at(st, self.epoch * self.steps_per_epoch + self.step_in_epoch,
+                   self.steps_per_epoch)
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        self._set_mode()
+        with autocast(self.device, self.amp):
+            z = self.model(views)
+        loss = self.loss_fn(z)
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise NonFiniteLossError(
+                f"the loss became {loss_value} at stage {self.stage + 1} "
+                f"({st.name}), epoch {self.epoch + 1}, step {self.step_in_epoch + 1}; "
+                f"the last finite loss was {self.last_finite_loss:.4g}. The weights from "
+                "before this step are kept. Try a lower lr or mixed_precision=False."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_value_(
+            [p for p in self.model.parameters() if p.requires_grad], self.clip_value
+        )
+        self.optimizer.step()
+        self.last_finite_loss = loss_value
+        self._epoch_loss_sum += loss_value
+        self._epoch_seconds += time.perf_counter() - t0
+
+        info_stage, info_epoch, info_step = self.stage, self.epoch, self.step_in_epoch
+        self.step_in_epoch += 1
+        epoch_end = self.step_in_epoch >= self.steps_per_epoch
+        stage_end = False
+        epoch_loss = epoch_seconds = None
+        if epoch_end:
+            epoch_loss = self._epoch_loss_sum / self.steps_per_epoch
+            epoch_seconds = self._epoch_seconds
+            self.step_in_epoch = 0
+            self.perm = None
+            self.epoch += 1
+            if self.epoch >= st.epochs:
+                stage_end = True
+                self.epoch = 0
+                self.stage += 1
+        return StepInfo(info_stage, info_epoch, info_step, self.steps_per_epoch, loss_value,
+                        lr, epoch_end, stage_end, epoch_loss, epoch_seconds)
+
+    # -- state for checkpoints ----------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "stage": self.stage,
+            "epoch": self.epoch,
+            "step": self.step_in_epoch,
+            "steps_per_epoch": self.steps_per_epoch,
+            "configured_stage": self.configured_stage,
+            "perm": None if self.perm is None else self.perm.cpu(),
+            "generator": self.generator.get_state(),
+            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+            "last_finite_loss": self.last_finite_loss,
+            "epoch_loss_sum": self._epoch_loss_sum,
+            "epoch_seconds": self._epoch_seconds,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stage, self.epoch = state["stage"], state["epoch"]
+        self.step_in_epoch = state["step"]
+        self.steps_per_epoch = state["steps_per_epoch"]
+        self.perm = None if state["perm"] is None else state["perm"].to(self.device)
+        self.generator.set_state(state["generator"])
+        self.last_finite_loss = state["last_finite_loss"]
+        self._epoch_loss_sum = state["epoch_loss_sum"]
+        self._epoch_seconds = state["epoch_seconds"]
+        if state["optimizer"] is not None and state["configured_stage"] == self.stage:
+            self._configure_stage()
+            self.optimizer.load_state_dict(state["optimizer"])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Augmentations", "augment"]
+__all__ = ["Augmentations", "augment", "sample_params"]
 
 
 @dataclass(frozen=True)
@@ -119,26 +119,51 @@ def _hsv_to_rgb(h, s, v):
     return choices.gather(1, idx)[:, 0].transpose(0, 1)
 
 
-def _crop_flip_rotate(x, cfg: Augmentations, gen, out_size):
+def sample_params(n: int, cfg: Augmentations, generator: torch.Generator,
+                  device=None) -> dict[str, torch.Tensor]:
+    """Draw independent augmentation parameters for ``n`` views.
+
+    Returns a dict of 1-D tensors of length ``n``: crop ``scale`` (area fraction),
+    ``ratio`` (aspect), crop centre ``cx``/``cy`` in [0, 1], flip signs ``fx``/``fy``,
+    ``angle`` in degrees, ``jitter`` (bool), ``brightness``/``contrast``/``saturation``
+    factors (1 where jitter is off), ``hue`` shift (0 where off) and ``gray`` (bool).
+    """
+    g, dev = generator, device if device is not None else generator.device
+    scale = _uniform(n, cfg.crop_scale[0], cfg.crop_scale[1], g, dev)
+    ratio = torch.exp(_uniform(n, math.log(cfg.crop_ratio[0]), math.log(cfg.crop_ratio[1]),
+                               g, dev))
+    p = {"scale": scale, "ratio": ratio,
+         "u": torch.rand(n, generator=g, device=dev), "v": torch.rand(n, generator=g, device=dev),
+         "fx": torch.where(_bernoulli(n, cfg.hflip, g, dev), -1.0, 1.0),
+         "fy": torch.where(_bernoulli(n, cfg.vflip, g, dev), -1.0, 1.0),
+         "angle": _uniform(n, -cfg.rotation, cfg.rotation, g, dev)}
+    on = _bernoulli(n, cfg.jitter_p, g, dev)
+    p["jitter"] = on
+    for name in ("brightness", "contrast", "saturation"):
+        s = getattr(cfg, name)
+        f = _uniform(n, max(0.0, 1 - s), 1 + s, g, dev)
+        p[name] = torch.where(on, f, torch.ones_like(f))
+    hue = _uniform(n, -cfg.hue, cfg.hue, g, dev)
+    p["hue"] = torch.where(on, hue, torch.zeros_like(hue))
+    p["gray"] = _bernoulli(n, cfg.grayscale_p, g, dev)
+    return p
+
+
+def _crop_flip_rotate(x, p, out_size):
     n, _, h, w = x.shape
-    dev = x.device
-    scale = _uniform(n, cfg.crop_scale[0], cfg.crop_scale[1], gen, dev)
-    log_r = _uniform(n, math.log(cfg.crop_ratio[0]), math.log(cfg.crop_ratio[1]), gen, dev)
-    ratio = torch.exp(log_r)
+    scale, ratio = p["scale"], p["ratio"]
     # Crop width and height as fractions of the image, clamped to fit (instead of
     # torchvision's rejection sampling).
     cw = torch.sqrt(scale * ratio * h / w).clamp(max=1.0)
     ch = torch.sqrt(scale * w / (ratio * h)).clamp(max=1.0)
-    cx = (1 - cw) * torch.rand(n, generator=gen, device=dev) + cw / 2
-    cy = (1 - ch) * torch.rand(n, generator=gen, device=dev) + ch / 2
-    fx = torch.where(_bernoulli(n, cfg.hflip, gen, dev), -1.0, 1.0)
-    fy = torch.where(_bernoulli(n, cfg.vflip, gen, dev), -1.0, 1.0)
-    ang = _uniform(n, -cfg.rotation, cfg.rotation, gen, dev) * (math.pi / 180)
+    cx = (1 - cw) * p["u"] + cw / 2
+    cy = (1 - ch) * p["v"] + ch / 2
+    ang = p["angle"] * (math.pi / 180)
     cos, sin = torch.cos(ang), torch.sin(ang)
-    sx, sy = cw * fx, ch * fy
+    sx, sy = cw * p["fx"], ch * p["fy"]
     # Output grid -> input grid in normalised coords; rotate in pixel units so that
     # non-square images are not sheared.
-    theta = torch.empty(n, 2, 3, device=dev)
+    theta = torch.empty(n, 2, 3, device=x.device)
     theta[:, 0, 0] = cos * sx
     theta[:, 0, 1] = -sin * sy * (h / w)
     theta[:, 1, 0] = sin * sx * (w / h)
@@ -149,30 +174,23 @@ def _crop_flip_rotate(x, cfg: Augmentations, gen, out_size):
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def _color(x, cfg: Augmentations, gen):
-    n, c = x.shape[:2]
-    dev = x.device
-    on = _bernoulli(n, cfg.jitter_p, gen, dev)
+def _color(x, p, cfg: Augmentations):
+    c = x.shape[1]
 
-    def factor(strength):
-        f = _uniform(n, max(0.0, 1 - strength), 1 + strength, gen, dev)
-        return torch.where(on, f, torch.ones_like(f))[:, None, None, None]
+    def col(t):
+        return t[:, None, None, None]
 
-    b, ct, sat = factor(cfg.brightness), factor(cfg.contrast), factor(cfg.saturation)
-    hue = torch.where(on, _uniform(n, -cfg.hue, cfg.hue, gen, dev), torch.zeros(n, device=dev))
-    gray_on = _bernoulli(n, cfg.grayscale_p, gen, dev)
-
-    x = (x * b).clamp(0, 1)
+    x = (x * col(p["brightness"])).clamp(0, 1)
     mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
-    x = ((x - mean) * ct + mean).clamp(0, 1)
+    x = ((x - mean) * col(p["contrast"]) + mean).clamp(0, 1)
     if c == 3:
         g = _gray(x)
-        x = ((x - g) * sat + g).clamp(0, 1)
+        x = ((x - g) * col(p["saturation"]) + g).clamp(0, 1)
         if cfg.hue > 0:
             hh, ss, vv = _rgb_to_hsv(x)
-            hh = (hh + hue[:, None, None]) % 1.0
+            hh = (hh + p["hue"][:, None, None]) % 1.0
             x = _hsv_to_rgb(hh, ss, vv)
-        x = torch.where(gray_on[:, None, None, None], _gray(x).expand_as(x), x)
+        x = torch.where(col(p["gray"]), _gray(x).expand_as(x), x)
     return x
 
 
@@ -198,5 +216,6 @@ def augment(images: torch.Tensor, cfg: Augmentations, generator: torch.Generator
     """
     x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
     out_size = tuple(out_size or x.shape[-2:])
-    x = _crop_flip_rotate(x, cfg, generator, out_size)
-    return _color(x, cfg, generator)
+    p = sample_params(x.shape[0], cfg, generator, x.device)
+    x = _crop_flip_rotate(x, p, out_size)
+    return _color(x, p, cfg)

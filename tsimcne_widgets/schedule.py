@@ -74,8 +74,10 @@ def make_schedule(
         (3) fine-tune everything at ``lr / 1000``. A single int trains one stage,
         everything at once, directly with the ``out_dim`` output. Stages with 0
         epochs are skipped.
-    lr : float, default=0.06
-        Peak learning rate of stages 1 and 2.
+    lr : float or tuple of 3 floats, default=0.06
+        Peak learning rate of stages 1 and 2; stage 3 uses ``lr / 1000``. A tuple
+        gives each stage's peak rate explicitly (shorter schedules on small data often
+        want a larger fine-tuning rate than ``lr / 1000``).
     warmup_epochs : int or tuple of 3 ints, default=(10, 0, 10)
         Linear warmup per stage, clamped to the stage length.
     projection_dim : int, default=128
@@ -99,19 +101,31 @@ def make_schedule(
         )
     if len(warm) == 1:
         warm = warm * len(epochs)
+    elif len(epochs) == 1 and len(warm) == 3:
+        warm = warm[:1]  # one stage: it is stage 1, so it takes stage 1's warmup
     if len(warm) != len(epochs) or any(w < 0 for w in warm):
         raise ValueError(
             f"warmup_epochs must be a non-negative int or one per stage ({len(epochs)}), "
             f"got {warm}."
         )
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}.")
+    rates = tuple(lr) if isinstance(lr, Sequence) and not isinstance(lr, str) else (lr,)
+    if len(rates) == 1 and len(epochs) == 3:
+        rates = (rates[0], rates[0], rates[0] / 1000)
+    if len(rates) != len(epochs) or not all(
+        isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 and math.isfinite(r)
+        for r in rates
+    ):
+        raise ValueError(
+            f"lr must be a positive finite number or one per stage ({len(epochs)}), "
+            f"got {lr!r}."
+        )
     if len(epochs) == 1:
-        return [Stage(epochs[0], float(lr), min(warm[0], epochs[0]), out_dim, "all", "train")]
+        return [Stage(epochs[0], float(rates[0]), min(warm[0], epochs[0]), out_dim, "all",
+                      "train")]
     specs = [
-        (projection_dim, "all", lr),
-        (out_dim, "last", lr),
-        (out_dim, "all", lr / 1000),
+        (projection_dim, "all", rates[0]),
+        (out_dim, "last", rates[1]),
+        (out_dim, "all", rates[2]),
     ]
     return [
         Stage(e, float(stage_lr), min(w, e), dim, trains, STAGE_NAMES[i])

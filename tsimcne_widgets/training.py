@@ -155,11 +155,17 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         self._set_mode()
+        # BatchNorm statistics change in the forward pass; keep a copy (they are small)
+        # so that a non-finite loss leaves the last good state fully intact.
+        buffers = [b.detach().clone() for b in self.model.buffers()]
         with autocast(self.device, self.amp):
             z = self.model(views)
         loss = self.loss_fn(z)
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
+            with torch.no_grad():
+                for b, saved in zip(self.model.buffers(), buffers, strict=True):
+                    b.copy_(saved)
             raise NonFiniteLossError(
                 f"the loss became {loss_value} at stage {self.stage + 1} "
                 f"({st.name}), epoch {self.epoch + 1}, step {self.step_in_epoch + 1}; "

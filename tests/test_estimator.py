@@ -1,0 +1,263 @@
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from tsimcne_widgets import Augmentations, TSimCNE
+from tsimcne_widgets.training import NonFiniteLossError
+
+FAST = {"backbone": "small", "total_epochs": (1, 1, 1), "batch_size": 32,
+        "augmentations": Augmentations(hflip=0), "random_state": 0}
+
+
+def fast(**kw):
+    return TSimCNE(**{**FAST, **kw})
+
+
+def test_init_only_stores_parameters():
+    est = TSimCNE(batch_size=-3, lr="nonsense", backbone="vgg")
+    assert est.get_params()["batch_size"] == -3
+    assert not hasattr(est, "model_")
+    assert clone(est).get_params()["backbone"] == "vgg"
+
+
+def test_fit_returns_self_with_learned_attributes(small_digits):
+    X, y = small_digits
+    est = fast()
+    assert est.fit(X) is est
+    assert est.embedding_.shape == (120, 2) and est.embedding_.dtype == np.float32
+    assert np.isfinite(est.embedding_).all()
+    assert [(h["stage"], h["epoch"]) for h in est.history_] == [(1, 1), (2, 1), (3, 1)]
+    assert all(h["loss"] > 0 and h["lr"] > 0 and h["seconds"] > 0 for h in est.history_)
+    assert est.history_[2]["lr"] < est.history_[0]["lr"] / 100
+    assert est.feature_dim_ == 512 and est.device_ == torch.device("cpu")
+
+
+def test_transform_is_deterministic_and_in_input_order(small_digits):
+    X, _ = small_digits
+    est = fast().fit(X)
+    z1, z2 = est.transform(X), est.transform(X)
+    np.testing.assert_array_equal(z1, z2)
+    np.testing.assert_array_equal(z1, est.embedding_)
+    np.testing.assert_allclose(est.transform(X[::-1]), z1[::-1], rtol=1e-5, atol=1e-5)
+    # Batching does not change the result.
+    est.set_params(inference_batch_size=7)
+    np.testing.assert_allclose(est.transform(X), z1, rtol=1e-5, atol=1e-5)
+    feats = est.backbone_features(X)
+    assert feats.shape == (120, 512) and feats.dtype == np.float32
+
+
+def test_fit_transform_equals_embedding(small_digits):
+    X, _ = small_digits
+    est = fast()
+    z = est.fit_transform(X)
+    np.testing.assert_array_equal(z, est.embedding_)
+
+
+@pytest.mark.parametrize("precision", [False, "auto"])
+def test_same_random_state_same_embedding(small_digits, precision):
+    X, _ = small_digits
+    a = fast(mixed_precision=precision).fit_transform(X)
+    b = fast(mixed_precision=precision).fit_transform(X)
+    c = fast(mixed_precision=precision, random_state=1).fit_transform(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_every_stage_changes_the_weights(small_digits):
+    X, _ = small_digits
+    est = fast(total_epochs=(1, 1, 1))
+    from tsimcne_widgets.data import as_images
+
+    data = as_images(X)
+    est._initialize(data)
+    tr = est._trainer
+    tr.set_images(data.images)
+
+    def snapshot():
+        return {k: v.detach().clone() for k, v in est.model_.state_dict().items()}
+
+    before = snapshot()
+    while not tr.done:
+        info = tr.step()
+        if info.stage_end:
+            after = snapshot()
+            changed = [k for k in after if k in before and before[k].shape == after[k].shape
+                       and not torch.equal(before[k], after[k])]
+            if info.stage == 1:  # stage 2 trains only the new last layer
+                assert changed and all(k.startswith("head.last") for k in changed)
+            else:
+                assert any(k.startswith("backbone") for k in changed)
+                assert any(k.startswith("head.hidden") for k in changed)
+            if not tr.done:
+                tr._configure_stage()  # stage 2 swaps in a new 2-D layer: compare with it
+            before = snapshot()
+
+
+def test_batch_size_larger_than_n_is_clamped_with_a_warning(small_digits):
+    X, _ = small_digits
+    with pytest.warns(UserWarning, match="batch_size=512"):
+        est = fast(batch_size=512, total_epochs=1).fit(X[:40])
+    assert est._trainer.batch_size == 40
+
+
+def test_single_int_epochs_trains_straight_to_2d(small_digits):
+    X, _ = small_digits
+    est = fast(total_epochs=2).fit(X)
+    assert est.embedding_.shape == (120, 2) and len(est.history_) == 2
+
+
+def test_cosine_metric_and_projection_dim(small_digits):
+    X, _ = small_digits
+    est = fast(metric="cosine", total_epochs=(1, 0, 0), projection_dim=16).fit(X)
+    assert est.embedding_.shape == (120, 16)
+
+
+def test_resnet18_is_the_small_image_variant(small_digits):
+    X, _ = small_digits
+    est = TSimCNE(total_epochs=(1, 0, 0), batch_size=60, random_state=0).fit(X[:60])
+    bb = est.model_.backbone
+    assert bb.conv1.kernel_size == (3, 3) and bb.conv1.stride == (1, 1)
+    assert bb.conv1.in_channels == 1  # grayscale handled by the input layer
+    assert isinstance(bb.maxpool, torch.nn.Identity)
+    assert est.backbone_features(X[:5]).shape == (5, 512)
+
+
+def test_rgb_non_square_images():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(40, 6, 10, 3), dtype=np.uint8)
+    est = fast(total_epochs=1, batch_size=20).fit(X)
+    assert est.image_shape_ == (6, 10) and est.n_channels_ == 3
+    assert est.transform(X).shape == (40, 2)
+
+
+def test_custom_backbone_module(small_digits):
+    X, _ = small_digits
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32))
+    est = fast(backbone=net, feature_dim=32).fit(X)
+    assert est.backbone_features(X).shape == (120, 32)
+    with pytest.raises(ValueError, match="feature_dim must be given"):
+        fast(backbone=torch.nn.Flatten()).fit(X)
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        ({"backbone": "vgg"}, ValueError, "backbone must be one of"),
+        ({"metric": "l1"}, ValueError, "metric must be"),
+        ({"lr": -1}, ValueError, "lr must be"),
+        ({"batch_size": 1}, ValueError, "batch_size must be an int >= 2"),
+        ({"batch_size": 3.5}, ValueError, "batch_size must be an int"),
+        ({"device": "cuda"}, ValueError, "CUDA is not available"),
+        ({"device": "potato"}, ValueError, "device must be"),
+        ({"mixed_precision": "yes"}, ValueError, "mixed_precision must be"),
+        ({"augmentations": {"flip": 0}}, ValueError, "accepted keys"),
+        ({"augmentations": 3}, TypeError, "augmentations must be"),
+        ({"random_state": "x"}, TypeError, "random_state must be"),
+        ({"total_epochs": (1, 1)}, ValueError, "total_epochs"),
+    ],
+)
+def test_parameter_errors_are_raised_in_fit(small_digits, kwargs, exc, match):
+    X, _ = small_digits
+    with pytest.raises(exc, match=match):
+        fast(**kwargs).fit(X)
+
+
+def test_transform_errors(small_digits):
+    X, _ = small_digits
+    with pytest.raises(NotFittedError):
+        fast().transform(X)
+    est = fast(total_epochs=1).fit(X)
+    with pytest.raises(ValueError, match="trained on 1 channel"):
+        est.transform(np.zeros((4, 8, 8, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match="labels"):
+        fast().fit(X, y=[1, 2, 3])
+
+
+def test_mixed_precision_resolution(small_digits):
+    X, _ = small_digits
+    from tsimcne_widgets._device import bf16_supported
+
+    est = fast(total_epochs=1).fit(X)
+    assert est.amp_ == bf16_supported(torch.device("cpu"))
+    assert fast(total_epochs=1, mixed_precision=False).fit(X).amp_ is False
+
+
+def test_non_finite_loss_stops_with_a_clear_message(small_digits):
+    X, _ = small_digits
+    from tsimcne_widgets.data import as_images
+
+    est = fast(total_epochs=(2, 1, 1))
+    data = as_images(X)
+    est._initialize(data)
+    tr = est._trainer
+    tr.set_images(data.images)
+    for _ in range(5):
+        tr.step()
+    before = {k: v.clone() for k, v in est.model_.state_dict().items()}
+    tr.loss_fn = lambda z: z.sum() * float("nan")
+    with pytest.raises(NonFiniteLossError, match=r"stage 1 \(pretrain\), epoch 2, step 3"):
+        tr.step()
+    after = est.model_.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_save_load_round_trip(tmp_path, small_digits):
+    X, _ = small_digits
+    est = fast().fit(X)
+    path = tmp_path / "model.pt"
+    est.save(path)
+    assert not [p for p in tmp_path.iterdir() if p.name != "model.pt"]  # no temp files left
+    torch.load(path, weights_only=True)  # loads without unpickling code
+    new = TSimCNE.load(path)
+    np.testing.assert_array_equal(new.transform(X), est.transform(X))
+    np.testing.assert_array_equal(new.embedding_, est.embedding_)
+    assert new.history_ == est.history_ and new.get_params()["batch_size"] == 32
+    assert new._trainer.done
+
+
+def test_resume_from_saved_position_matches_uninterrupted_run(tmp_path, small_digits):
+    X, _ = small_digits
+    from tsimcne_widgets.data import as_images
+
+    data = as_images(X)
+    kw = {"total_epochs": (2, 1, 2), "mixed_precision": False}
+    full = fast(**kw).fit(X)
+
+    part = fast(**kw)
+    part._initialize(data)
+    part._trainer.set_images(data.images)
+    for _ in range(7):  # 3 steps per epoch: stop mid-epoch in stage 2
+        part._record(part._trainer.step())
+    part.save(tmp_path / "mid.pt")
+    resumed = TSimCNE.load(tmp_path / "mid.pt")
+    tr = resumed._trainer
+    assert (tr.stage, tr.epoch, tr.step_in_epoch) == (1, 0, 1)
+    tr.set_images(data.images)
+    while not tr.done:
+        resumed._record(tr.step())
+    np.testing.assert_array_equal(resumed.transform(X), full.embedding_)
+    assert [h["loss"] for h in resumed.history_] == pytest.approx(
+        [h["loss"] for h in full.history_])
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_malicious_pickle_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"format": "tsimcne-widgets-checkpoint", "x": _Evil()}, f)
+    with pytest.raises(ValueError, match="Refusing to load"):
+        TSimCNE.load(path)
+    assert not (tmp_path / "pwned").exists()
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a tsimcne-widgets checkpoint"):
+        TSimCNE.load(tmp_path / "other.pt")

@@ -7,6 +7,8 @@ import numbers
 import os
 import pickle
 import tempfile
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -66,9 +68,9 @@ class TSimCNE(BaseEstimator):
     batch_size : int, default=512
         Images per step (each gives two views). Clamped to the number of images, with
         a warning.
-    lr : float or 'auto', default='auto'
+    lr : float, tuple of 3 floats or 'auto', default='auto'
         Peak learning rate of stages 1 and 2; 'auto' is ``0.03 * batch_size / 256``.
-        Stage 3 uses ``lr / 1000``.
+        Stage 3 uses ``lr / 1000``. A tuple sets each stage's rate explicitly.
     warmup_epochs : int or tuple of 3 ints, default=(10, 0, 10)
         Linear warmup per stage, clamped to the stage length.
     metric : {'euclidean', 'cosine'}, default='euclidean'
@@ -153,8 +155,10 @@ class TSimCNE(BaseEstimator):
         pos_int("projection_dim")
         pos_int("out_dim")
         pos_int("inference_batch_size")
-        if not (self.lr == "auto" or (isinstance(self.lr, numbers.Real) and self.lr > 0)):
-            raise ValueError(f"lr must be 'auto' or a positive number, got {self.lr!r}.")
+        if not (self.lr == "auto" or isinstance(self.lr, (numbers.Real, tuple, list))):
+            raise ValueError(
+                f"lr must be 'auto', a positive number or one per stage, got {self.lr!r}."
+            )
         get_loss(self.metric)
         if not (isinstance(self.temperature, numbers.Real) and self.temperature > 0):
             raise ValueError(f"temperature must be a positive number, got {self.temperature!r}.")
@@ -200,7 +204,7 @@ class TSimCNE(BaseEstimator):
         self.seed_ = _seed_from(self.random_state)
         augs = self._augmentations()
         batch_size = check_batch_size(self.batch_size, data.n_samples)
-        lr = 0.03 * batch_size / 256 if self.lr == "auto" else float(self.lr)
+        lr = 0.03 * batch_size / 256 if self.lr == "auto" else self.lr
         self.schedule_ = make_schedule(self.total_epochs, lr, self.warmup_epochs,
                                        self.projection_dim, self.out_dim)
         self.n_channels_ = data.n_channels
@@ -218,6 +222,7 @@ class TSimCNE(BaseEstimator):
         )
         self.history_ = []
         self.embedding_ = None
+        self._run = None
 
     def _record(self, info: StepInfo) -> None:
         if info.epoch_end:
@@ -243,6 +248,7 @@ class TSimCNE(BaseEstimator):
         self : TSimCNE
         """
         data = as_images(X, labels=y)
+        self._check_not_running()
         self._initialize(data)
         trainer = self._trainer
         trainer.set_images(data.images)
@@ -258,6 +264,81 @@ class TSimCNE(BaseEstimator):
                 bar.close()
         self.embedding_ = self.transform(data)
         return self
+
+    def _check_not_running(self) -> None:
+        run = getattr(self, "_run", None)
+        if run is not None and not run.done:
+            raise RuntimeError(
+                f"This estimator is already training ({run!r}); call run.stop() or "
+                "run.wait() before starting or fitting again."
+            )
+
+    def start(self, X, labels=None, *, snapshot_every=0.5, restart=False, max_snapshots=200,
+              snapshot_points=None, checkpoint_every=None, checkpoint_dir=None):
+        """Train in a background thread and return the :class:`TrainingRun` at once.
+
+        Parameters
+        ----------
+        X : array-like, list of PIL images, torch Dataset or ImageData
+            The training images.
+        labels : array-like, optional
+            Labels for live views and metrics; they do not affect training.
+        snapshot_every : float or 'epoch', default=0.5
+            Seconds between snapshots (checked at batch boundaries), or 'epoch' for one
+            at every epoch end. The time-based interval is stretched so that snapshots
+            cost at most about 10% of training time. A snapshot is always taken at the
+            start and at the end of every stage. 0 or None: only those.
+        restart : bool, default=False
+            Start from scratch. Otherwise a stopped run (or a loaded checkpoint)
+            continues from its schedule position.
+        max_snapshots : int, default=200
+            How many recent snapshots ``run.snapshots`` keeps.
+        snapshot_points : int, optional
+            Snapshot a fixed random subsample of this many points (recorded in
+            ``Snapshot.indices``) instead of all, for very large data sets.
+        checkpoint_every : int, optional
+            Save a checkpoint every this many epochs to ``checkpoint_dir``.
+        checkpoint_dir : str or Path, optional
+            Folder for ``checkpoint.pt``, written atomically. Also written when the run
+            is stopped or the loss becomes non-finite.
+
+        Returns
+        -------
+        TrainingRun
+        """
+        from .run import TrainingRun
+
+        self._check_not_running()
+        if not (snapshot_every in (None, "epoch") or (
+                isinstance(snapshot_every, numbers.Real) and snapshot_every >= 0)):
+            raise ValueError(
+                f"snapshot_every must be seconds >= 0, 'epoch' or None, got {snapshot_every!r}."
+            )
+        if not (isinstance(max_snapshots, numbers.Integral) and max_snapshots >= 1):
+            raise ValueError(f"max_snapshots must be an int >= 1, got {max_snapshots!r}.")
+        if snapshot_points is not None and not (
+                isinstance(snapshot_points, numbers.Integral) and snapshot_points >= 2):
+            raise ValueError(f"snapshot_points must be None or an int >= 2, got "
+                             f"{snapshot_points!r}.")
+        if checkpoint_every is not None:
+            if not (isinstance(checkpoint_every, numbers.Integral) and checkpoint_every >= 1):
+                raise ValueError(f"checkpoint_every must be an int >= 1 (epochs), got "
+                                 f"{checkpoint_every!r}.")
+            if checkpoint_dir is None:
+                raise ValueError("checkpoint_every needs checkpoint_dir, the folder to write to.")
+        data = as_images(X, labels=labels)
+        if restart or getattr(self, "_trainer", None) is None:
+            self._initialize(data)
+        else:
+            self._check_fitted(data)
+            if self._trainer.done:
+                warnings.warn("The schedule is already complete; the run ends at once. "
+                              "Pass restart=True to train again.", UserWarning, stacklevel=2)
+        run = TrainingRun(self, data, snapshot_every=snapshot_every or 0,
+                          max_snapshots=max_snapshots, snapshot_points=snapshot_points,
+                          checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir)
+        self._run = run
+        return run._start()
 
     def fit_transform(self, X, y=None):
         """Fit on ``X`` and return ``embedding_``, float32 of shape (n_samples, out_dim)."""
@@ -275,16 +356,21 @@ class TSimCNE(BaseEstimator):
                 f"channel(s) of size {self.image_shape_}."
             )
 
-    @torch.no_grad()
     def _infer(self, X, head: bool) -> np.ndarray:
         data = as_images(X)
         self._check_fitted(data)
+        return self._embed(data.images, head)
+
+    @torch.no_grad()
+    def _embed(self, images: torch.Tensor, head: bool) -> np.ndarray:
+        """Eval-mode, batched forward pass that restores each module's train/eval mode,
+        so that it can run between training steps without changing training."""
         model = self.model_
         modes = [m.training for m in model.modules()]
         model.eval()
         out = []
         try:
-            for chunk in torch.split(data.images, self.inference_batch_size):
+            for chunk in torch.split(images, self.inference_batch_size):
                 x = chunk.to(self.device_).float().div_(255.0)
                 x = x.contiguous(memory_format=torch.channels_last)
                 with autocast(self.device_, self.amp_):
@@ -332,6 +418,11 @@ class TSimCNE(BaseEstimator):
         """
         if getattr(self, "model_", None) is None:
             raise NotFittedError("Nothing to save: fit the estimator first.")
+        run = getattr(self, "_run", None)
+        if (run is not None and run.state in ("running", "stopping")
+                and threading.current_thread() is not run._thread):
+            raise RuntimeError("The estimator is training; pause() or stop() the run before "
+                               "saving (checkpoint_every saves from inside the run).")
         emb = self.embedding_
         payload = {
             "format": _FORMAT,
@@ -397,7 +488,7 @@ class TSimCNE(BaseEstimator):
         est.amp_ = resolve_precision(est.mixed_precision, est.device_)
         est.seed_ = meta["seed"]
         batch_size = meta["batch_size"]
-        lr = 0.03 * batch_size / 256 if est.lr == "auto" else float(est.lr)
+        lr = 0.03 * batch_size / 256 if est.lr == "auto" else est.lr
         est.schedule_ = make_schedule(est.total_epochs, lr, est.warmup_epochs,
                                       est.projection_dim, est.out_dim)
         est.n_channels_ = meta["n_channels"]

@@ -1,0 +1,302 @@
+import _thread
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from dataclasses import FrozenInstanceError
+
+import numpy as np
+import pytest
+import torch
+
+from tsimcne_widgets import Augmentations, TSimCNE
+from tsimcne_widgets.run import TrainingRun
+from tsimcne_widgets.snapshots import StablePCA
+
+FAST = {"backbone": "small", "total_epochs": (2, 1, 1), "batch_size": 30,
+        "augmentations": Augmentations(hflip=0), "random_state": 0, "mixed_precision": False}
+
+
+def fast(**kw):
+    return TSimCNE(**{**FAST, **kw})
+
+
+def wait_for(pred, timeout=30):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_start_returns_at_once_and_wait_returns_the_estimator(small_digits):
+    X, y = small_digits
+    est = fast(total_epochs=(3, 2, 2))
+    run = est.start(X, labels=y, snapshot_every="epoch")
+    assert isinstance(run, TrainingRun) and run.state in ("running", "finished")
+    assert run.wait(timeout=120) is est
+    assert run.state == "finished" and run.progress.state == "finished"
+    assert run.progress.fraction == 1.0 and run.progress.views_per_s > 0
+    assert est.embedding_.shape == (120, 2)
+    snaps = run.snapshots
+    # one at the start, one per epoch (7 epochs); stage ends coincide with epoch ends
+    assert len(snaps) == 8
+    assert [s.kind for s in snaps] == ["preview"] * 4 + ["embedding"] * 4
+    assert [s.stage for s in snaps] == [1, 1, 1, 1, 2, 2, 3, 3]
+    assert all(s.xy.shape == (120, 2) and s.xy.dtype == np.float32 for s in snaps)
+    assert not snaps[-1].xy.flags.writeable
+    np.testing.assert_allclose(snaps[-1].xy, est.embedding_, rtol=1e-5, atol=1e-5)
+    steps = [s.step for s in snaps]
+    assert steps == sorted(steps) and steps[-1] == 7 * 4
+
+
+def test_snapshots_do_not_change_the_result(small_digits):
+    X, _ = small_digits
+    plain = fast().fit_transform(X)
+    run = fast().start(X, snapshot_every="epoch")
+    est = run.wait(120)
+    assert len(run.snapshots) >= 5
+    np.testing.assert_array_equal(est.embedding_, plain)
+
+
+def test_pause_resume_stop_and_estimator_stays_usable(small_digits, tmp_path):
+    X, _ = small_digits
+    est = fast(total_epochs=(500, 10, 10))
+    run = est.start(X)
+    assert wait_for(lambda: run.progress.steps_done >= 2)
+    run.pause()
+    assert wait_for(lambda: run.state == "paused")
+    frozen = run.progress.steps_done
+    time.sleep(0.3)
+    assert run.progress.steps_done == frozen
+    with pytest.raises(RuntimeError, match="already training"):
+        est.start(X)
+    run.resume()
+    assert wait_for(lambda: run.progress.steps_done > frozen)
+    assert run.state == "running"
+    run.stop()
+    run.stop()  # idempotent
+    assert run.wait(30) is est and run.state == "stopped"
+    run.stop()
+    assert est.transform(X).shape == (120, 128)  # still in stage 1
+    assert est.backbone_features(X).shape == (120, 512)
+    est.save(tmp_path / "stopped.pt")
+    position = est._trainer.steps_done
+
+    # A new start resumes from the same schedule position...
+    run2 = est.start(X)
+    assert wait_for(lambda: run2.progress.steps_done > position)
+    run2.stop()
+    run2.wait(30)
+    assert run2.snapshots[0].step >= position
+    # ...unless restart=True.
+    run3 = est.start(X, restart=True)
+    run3.stop()
+    run3.wait(30)
+    assert run3.snapshots[0].step == 0
+    assert est._trainer.steps_done < position
+
+
+def test_stop_while_paused(small_digits):
+    X, _ = small_digits
+    run = fast(total_epochs=(500, 1, 1)).start(X)
+    run.pause()
+    assert wait_for(lambda: run.state == "paused")
+    run.stop()
+    run.wait(30)
+    assert run.state == "stopped"
+
+
+class Exploding(torch.nn.Module):
+    """A backbone that fails on its n-th training forward pass."""
+
+    feature_dim = 16
+
+    def __init__(self, after=5, nan=False):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16))
+        self.calls = 0
+        self.after = after
+        self.nan = nan
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls > self.after:
+                if self.nan:
+                    return self.net(x) * float("nan")
+                raise RuntimeError("bad data found mid-run")
+        return self.net(x)
+
+
+def test_exception_in_thread_reaches_wait_and_failed_event(small_digits):
+    X, _ = small_digits
+    seen = []
+    est = fast(backbone=Exploding(after=5))
+    run = est.start(X)
+    run.on("failed", seen.append)
+    with pytest.raises(RuntimeError, match="bad data found mid-run") as info:
+        run.wait(60)
+    assert run.state == "failed"
+    # the original traceback, down to the frame that raised
+    assert info.traceback[-1].name == "forward"
+    assert wait_for(lambda: len(seen) == 1) and isinstance(seen[0], RuntimeError)
+    assert run.exception is seen[0]
+
+
+def test_nan_loss_fails_with_a_clear_message_and_checkpoint(small_digits, tmp_path):
+    X, _ = small_digits
+    est = fast(backbone=Exploding(after=6, nan=True))
+    run = est.start(X, checkpoint_every=1, checkpoint_dir=tmp_path)
+    with pytest.raises(FloatingPointError, match=r"stage 1 \(pretrain\), epoch 2, step 3.*"
+                       r"last finite loss was"):
+        run.wait(60)
+    assert run.state == "failed"
+    assert all(torch.isfinite(p).all() for p in est.model_.parameters())
+    loaded = TSimCNE.load(tmp_path / "checkpoint.pt", backbone=Exploding())
+    assert loaded._trainer.steps_done == 6
+    for a, b in zip(loaded.model_.parameters(), est.model_.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_raising_callback_is_reported_and_training_goes_on(small_digits):
+    X, _ = small_digits
+    calls = []
+
+    def bad(snapshot):
+        calls.append(snapshot)
+        raise ValueError("oops in callback")
+
+    run = fast().start(X, snapshot_every="epoch")
+    run.on("snapshot", bad)
+    with pytest.warns(RuntimeWarning, match="oops in callback"):
+        run.wait(60)
+    assert run.state == "finished"
+    assert run.errors and all(isinstance(e, ValueError) for e in run.errors)
+    assert len(calls) == len(run.errors) >= 1
+
+
+def test_events_and_callback_threads(small_digits):
+    X, _ = small_digits
+    got = {e: [] for e in ("epoch_end", "stage_change", "snapshot", "finished")}
+    threads = set()
+    run = fast().start(X, snapshot_every="epoch")
+    for e in got:
+        run.on(e, lambda p, e=e: (got[e].append(p), threads.add(threading.current_thread())))
+    run.wait(60)
+    assert len(got["epoch_end"]) >= 3 and len(got["stage_change"]) >= 1
+    assert got["finished"] == [run]
+    assert threading.current_thread() not in threads and run._thread not in threads
+    with pytest.raises(ValueError, match="event must be one of"):
+        run.on("done", print)
+
+
+def test_progress_is_immutable_and_sensible(small_digits):
+    X, _ = small_digits
+    run = fast(total_epochs=(3, 1, 1)).start(X)
+    run.wait(60)
+    p = run.progress
+    with pytest.raises(FrozenInstanceError):
+        p.loss = 0
+    assert (p.stage, p.n_stages, p.stage_name) == (3, 3, "fine-tune")
+    assert p.steps_done == p.total_steps == 5 * 4
+    assert p.elapsed > 0 and np.isfinite(p.loss) and p.eta == pytest.approx(0, abs=1e-9)
+
+
+def test_history_is_bounded(small_digits):
+    X, _ = small_digits
+    run = fast(total_epochs=(12, 1, 1)).start(X, snapshot_every="epoch", max_snapshots=5)
+    run.wait(60)
+    snaps = run.snapshots
+    assert len(snaps) == 5 and snaps[-1].step == 14 * 4
+
+
+def test_subsampled_snapshots(small_digits):
+    X, _ = small_digits
+    run = fast(total_epochs=(1, 1, 1)).start(X, snapshot_points=50)
+    run.wait(60)
+    s = run.snapshots[-1]
+    assert s.xy.shape == (50, 2) and s.indices.shape == (50,)
+    assert len(np.unique(s.indices)) == 50
+    np.testing.assert_allclose(s.xy, run.estimator.embedding_[s.indices], rtol=1e-5, atol=1e-5)
+
+
+def test_start_argument_errors(small_digits):
+    X, _ = small_digits
+    with pytest.raises(ValueError, match="snapshot_every"):
+        fast().start(X, snapshot_every=-1)
+    with pytest.raises(ValueError, match="checkpoint_every needs checkpoint_dir"):
+        fast().start(X, checkpoint_every=1)
+    with pytest.raises(ValueError, match="max_snapshots"):
+        fast().start(X, max_snapshots=0)
+
+
+def test_keyboard_interrupt_in_wait_stops_the_run(small_digits):
+    X, _ = small_digits
+    run = fast(total_epochs=(500, 1, 1)).start(X)
+    threading.Timer(0.5, _thread.interrupt_main).start()
+    with pytest.raises(KeyboardInterrupt):
+        run.wait()
+    assert wait_for(lambda: run.state == "stopped", 10)
+
+
+def test_stable_pca_keeps_orientation():
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(200, 10)) * np.array([5, 3] + [0.1] * 8)
+    pca = StablePCA()
+    a = pca(Z)
+    # The same data with flipped and permuted-sign features gives the same picture.
+    b = pca(Z * np.array([-1, 1] * 5))
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    c = pca(Z + rng.normal(size=Z.shape) * 0.01)
+    assert np.abs(c - a).max() < 0.2
+
+
+def test_interpreter_exit_with_a_live_run_does_not_hang(tmp_path):
+    code = textwrap.dedent("""
+        import numpy as np
+        from tsimcne_widgets import TSimCNE
+        X = np.random.default_rng(0).integers(0, 255, (64, 8, 8), dtype=np.uint8)
+        run = TSimCNE(backbone="small", total_epochs=(1000, 1, 1), batch_size=32).start(X)
+        import time; time.sleep(1)
+        print("state", run.state)
+    """)
+    t0 = time.time()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "state running" in out.stdout
+    assert time.time() - t0 < 30
+
+
+def test_killed_run_resumes_from_checkpoint_to_the_same_result(tmp_path, small_digits):
+    X, _ = small_digits
+    np.save(tmp_path / "X.npy", X)
+    params = dict(FAST, total_epochs=(4, 2, 2))
+    params.pop("augmentations")
+    code = textwrap.dedent(f"""
+        import numpy as np, time
+        from tsimcne_widgets import TSimCNE, Augmentations
+        X = np.load({str(tmp_path / "X.npy")!r})
+        est = TSimCNE(augmentations=Augmentations(hflip=0), **{params!r})
+        run = est.start(X, checkpoint_every=1, checkpoint_dir={str(tmp_path)!r})
+        # Slow down after the third epoch so the kill lands mid-run.
+        run.on("epoch_end", lambda p: time.sleep(30) if p.steps_done >= 12 else None)
+        run.wait()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    ckpt = tmp_path / "checkpoint.pt"
+    try:
+        assert wait_for(lambda: ckpt.exists() and TSimCNE.load(ckpt)._trainer.steps_done >= 12,
+                        120)
+    finally:
+        proc.kill()  # SIGKILL: no clean-up at all
+        proc.wait()
+    assert not list(tmp_path.glob(".checkpoint.pt.*.tmp")) or True  # temp files may linger
+    resumed = TSimCNE.load(ckpt)
+    assert resumed._trainer.steps_done >= 12
+    est = resumed.start(X).wait(120)
+    full = TSimCNE(augmentations=Augmentations(hflip=0), **params).fit(X)
+    np.testing.assert_array_equal(est.embedding_, full.embedding_)

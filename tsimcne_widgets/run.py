@@ -1,0 +1,408 @@
+"""Background training runs: a daemon thread that trains, streams snapshots, and can be
+paused, resumed, stopped, checkpointed and waited on from the notebook.
+
+The thread talks to the rest of the world only through a lock-protected ``progress``
+record, the bounded ``snapshots`` history and events, whose callbacks run on a separate
+dispatcher thread so that a slow or failing callback never stalls training.
+"""
+
+from __future__ import annotations
+
+import atexit
+import queue
+import threading
+import time
+import traceback
+import warnings
+import weakref
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .snapshots import Snapshot, StablePCA
+from .training import NonFiniteLossError
+
+__all__ = ["Progress", "TrainingRun", "EVENTS", "STATES"]
+
+STATES = ("idle", "running", "paused", "stopping", "stopped", "finished", "failed")
+EVENTS = ("epoch_end", "stage_change", "snapshot", "finished", "failed", "stopped")
+_ACTIVE = ("running", "paused", "stopping")
+_LIVE_RUNS: weakref.WeakSet = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is. Immutable; a fresh record replaces it after every step.
+
+    Attributes
+    ----------
+    state : str
+        One of ``STATES``.
+    stage, n_stages : int
+        Current stage (1-based) and number of stages.
+    stage_name : str
+        'pretrain', '2D readout' or 'fine-tune' ('train' for a single stage).
+    epoch, epochs_in_stage : int
+        Current epoch within the stage (1-based) and epochs in the stage.
+    step, steps_in_stage : int
+        Steps done within the stage and steps the stage has.
+    steps_done, total_steps : int
+        Steps done and total over the whole schedule.
+    loss, lr : float
+        Loss and learning rate of the last step.
+    elapsed, eta : float
+        Seconds spent training in this run, and the estimated seconds left.
+    views_per_s : float
+        Recent training throughput (two views per image).
+    """
+
+    state: str = "idle"
+    stage: int = 1
+    n_stages: int = 3
+    stage_name: str = ""
+    epoch: int = 1
+    epochs_in_stage: int = 0
+    step: int = 0
+    steps_in_stage: int = 0
+    steps_done: int = 0
+    total_steps: int = 0
+    loss: float = float("nan")
+    lr: float = 0.0
+    elapsed: float = 0.0
+    eta: float = float("nan")
+    views_per_s: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        """Share of the whole schedule done, in [0, 1]."""
+        return self.steps_done / self.total_steps if self.total_steps else 0.0
+
+
+class TrainingRun:
+    """A t-SimCNE training run in a background thread. Create it with
+    :meth:`TSimCNE.start`; do not instantiate it directly.
+
+    Stop a run with ``run.stop()`` (idempotent; it takes effect at the next batch
+    boundary). Interrupting ``run.wait()`` with Ctrl-C / the notebook's stop button
+    stops the run too. Interpreter exit stops every live run.
+
+    Attributes
+    ----------
+    estimator : TSimCNE
+        The estimator being trained; usable after the run ends, stopped or not.
+    snapshots : list of Snapshot
+        The most recent snapshots (at most ``max_snapshots``).
+    errors : list of Exception
+        Exceptions raised by event callbacks (they are also warned about).
+    labels : ndarray or None
+        Labels given to ``start``, for live views.
+    """
+
+    def __init__(self, estimator, data, *, snapshot_every=0.5, max_snapshots=200,
+                 snapshot_points=None, checkpoint_every=None, checkpoint_dir=None):
+        self.estimator = estimator
+        self.data = data
+        self.labels = data.labels
+        self.class_names = data.class_names
+        self.snapshot_every = snapshot_every
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.errors: list[BaseException] = []
+        self._snapshots: deque[Snapshot] = deque(maxlen=max_snapshots)
+        self._callbacks: dict[str, list[Callable]] = {e: [] for e in EVENTS}
+        self._lock = threading.Lock()
+        self._progress = Progress()
+        self._state = "idle"
+        self._stop = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._done = threading.Event()
+        self._exc: BaseException | None = None
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self._pca = StablePCA()
+        self._indices = None
+        if snapshot_points is not None and snapshot_points < data.n_samples:
+            rng = np.random.default_rng(estimator.seed_)
+            self._indices = np.sort(rng.choice(data.n_samples, snapshot_points, replace=False))
+        self._thread = threading.Thread(target=self._train, name="tsimcne-train", daemon=True)
+        self._dispatcher = threading.Thread(target=self._dispatch, name="tsimcne-events",
+                                            daemon=True)
+
+    # -- public API ---------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        """One of 'idle', 'running', 'paused', 'stopping', 'stopped', 'finished', 'failed'."""
+        with self._lock:
+            return self._state
+
+    @property
+    def progress(self) -> Progress:
+        """The latest :class:`Progress` record (safe to read from any thread)."""
+        with self._lock:
+            return self._progress
+
+    @property
+    def snapshots(self) -> list[Snapshot]:
+        with self._lock:
+            return list(self._snapshots)
+
+    @property
+    def latest(self) -> Snapshot | None:
+        """The newest snapshot, or None."""
+        with self._lock:
+            return self._snapshots[-1] if self._snapshots else None
+
+    @property
+    def exception(self) -> BaseException | None:
+        """The exception that failed the run, or None."""
+        return self._exc
+
+    def on(self, event: str, callback: Callable) -> TrainingRun:
+        """Call ``callback(payload)`` on ``event``, off the training thread.
+
+        Payloads: 'snapshot' a :class:`Snapshot`; 'epoch_end' and 'stage_change' a
+        :class:`Progress`; 'finished' and 'stopped' the run; 'failed' the exception.
+        A callback that raises is reported with a warning and kept in ``errors``.
+        """
+        if event not in EVENTS:
+            raise ValueError(f"event must be one of {', '.join(EVENTS)}, got {event!r}.")
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}.")
+        with self._lock:
+            self._callbacks[event].append(callback)
+        return self
+
+    def pause(self) -> None:
+        """Pause at the next batch boundary."""
+        with self._lock:
+            if self._state == "running":
+                self._resume.clear()
+
+    def resume(self) -> None:
+        """Continue a paused run."""
+        self._resume.set()
+
+    def stop(self) -> None:
+        """Stop at the next batch boundary. Safe to call any number of times."""
+        with self._lock:
+            if self._state in ("running", "paused"):
+                self._set_state_locked("stopping")
+        self._stop.set()
+        self._resume.set()
+
+    def wait(self, timeout: float | None = None):
+        """Block until the run ends and return the estimator.
+
+        Re-raises an exception from the training thread with its original traceback.
+        Raises ``TimeoutError`` if ``timeout`` seconds pass first. A KeyboardInterrupt
+        while waiting stops the run, then propagates.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            # Short waits in a loop, so that an interrupt is handled promptly.
+            finished = False
+            while not finished:
+                left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+                if left <= 0:
+                    break
+                finished = self._done.wait(left)
+        except KeyboardInterrupt:
+            self.stop()
+            self._done.wait(10)
+            raise
+        if not finished:
+            raise TimeoutError(f"the run is still {self.state} after {timeout} s")
+        self._dispatcher.join(timeout=10)
+        if self._exc is not None:
+            raise self._exc.with_traceback(self._exc.__traceback__)
+        return self.estimator
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def __repr__(self) -> str:
+        p = self.progress
+        return (f"<TrainingRun {self.state}: stage {p.stage}/{p.n_stages} epoch "
+                f"{p.epoch}/{p.epochs_in_stage}, loss {p.loss:.4g}>")
+
+    # -- internals ------------------------------------------------------------------------
+    def _set_state_locked(self, state: str) -> None:
+        self._state = state
+        self._progress = _replace(self._progress, state=state)
+
+    def _set_state(self, state: str) -> None:
+        with self._lock:
+            self._set_state_locked(state)
+
+    def _emit(self, event: str, payload) -> None:
+        self._events.put((event, payload))
+
+    def _dispatch(self) -> None:
+        while True:
+            item = self._events.get()
+            if item is None:
+                return
+            event, payload = item
+            with self._lock:
+                callbacks = list(self._callbacks[event])
+            for cb in callbacks:
+                try:
+                    cb(payload)
+                except Exception as exc:  # noqa: BLE001 - reported, never swallowed
+                    self.errors.append(exc)
+                    warnings.warn(
+                        f"a {event!r} callback {getattr(cb, '__name__', cb)!r} raised "
+                        f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",
+                        RuntimeWarning, stacklevel=1,
+                    )
+
+    def _start(self) -> TrainingRun:
+        _LIVE_RUNS.add(self)
+        self._set_state("running")
+        self._dispatcher.start()
+        self._thread.start()
+        return self
+
+    def _update_progress(self, info, t_start, rate) -> None:
+        tr = self.estimator._trainer
+        sched = tr.schedule
+        st_idx = min(tr.stage, len(sched) - 1)
+        st = sched[st_idx]
+        left = tr.total_steps - tr.steps_done
+        steps_per_s = rate / (2 * tr.batch_size) if rate else 0.0
+        in_stage = tr.epoch * tr.steps_per_epoch + tr.step_in_epoch if not tr.done else (
+            st.epochs * tr.steps_per_epoch)
+        with self._lock:
+            self._progress = Progress(
+                state=self._state, stage=st_idx + 1, n_stages=len(sched), stage_name=st.name,
+                epoch=min(tr.epoch + 1, st.epochs) if not tr.done else st.epochs,
+                epochs_in_stage=st.epochs, step=in_stage,
+                steps_in_stage=st.epochs * tr.steps_per_epoch, steps_done=tr.steps_done,
+                total_steps=tr.total_steps,
+                loss=info.loss if info is not None else self._progress.loss,
+                lr=info.lr if info is not None else tr.current_lr(),
+                elapsed=time.perf_counter() - t_start,
+                eta=left / steps_per_s if steps_per_s else float("nan"),
+                views_per_s=rate,
+            )
+
+    def _snapshot(self, stage_idx: int, epoch: int, loss: float) -> None:
+        est = self.estimator
+        images = self.data.images
+        if self._indices is not None:
+            images = images[torch.from_numpy(self._indices)]
+        Z = est._embed(images, head=True)
+        if Z.shape[1] == 2:
+            kind, xy = "embedding", Z
+            self._pca.reset()
+        else:
+            kind, xy = "preview", self._pca(Z)
+        snap = Snapshot(np.ascontiguousarray(xy, dtype=np.float32), stage_idx + 1, epoch,
+                        est._trainer.steps_done, float(loss), kind, self._indices)
+        with self._lock:
+            self._snapshots.append(snap)
+        self._emit("snapshot", snap)
+
+    def _checkpoint(self) -> None:
+        if self.checkpoint_dir is not None:
+            self.estimator.save(self.checkpoint_dir / "checkpoint.pt")
+
+    def _train(self) -> None:
+        est = self.estimator
+        tr = est._trainer
+        t_start = time.perf_counter()
+        last_snap = time.perf_counter()
+        snap_cost = 0.0
+        rate = 0.0
+        epoch_losses: list[float] = []
+        outcome = "finished"
+        try:
+            tr.set_images(self.data.images)
+            self._update_progress(None, t_start, rate)
+            # The starting picture: the initial state, or where a resumed run stands.
+            self._snapshot(min(tr.stage, len(tr.schedule) - 1), tr.epoch, float("nan"))
+            while not tr.done:
+                if not self._resume.is_set():
+                    self._set_state("paused")
+                    paused_at = time.perf_counter()
+                    self._resume.wait()
+                    t_start += time.perf_counter() - paused_at
+                    with self._lock:
+                        if self._state == "paused":
+                            self._set_state_locked("running")
+                if self._stop.is_set():
+                    outcome = "stopped"
+                    break
+                t0 = time.perf_counter()
+                info = tr.step()
+                dt = time.perf_counter() - t0
+                views = 2 * tr.batch_size / dt
+                rate = views if rate == 0 else 0.9 * rate + 0.1 * views
+                est._record(info)
+                epoch_losses.append(info.loss)
+                self._update_progress(info, t_start, rate)
+                if info.epoch_end:
+                    self._emit("epoch_end", self.progress)
+                    mean_loss = float(np.mean(epoch_losses))
+                    epoch_losses = []
+                    if self.checkpoint_every and (info.epoch + 1) % self.checkpoint_every == 0:
+                        self._checkpoint()
+                # Snapshots: at every stage end, and every `snapshot_every` seconds while
+                # keeping their cost under about 10% of the training time.
+                now = time.perf_counter()
+                due = self.snapshot_every == "epoch" and info.epoch_end
+                if isinstance(self.snapshot_every, (int, float)) and self.snapshot_every > 0:
+                    due = now - last_snap >= max(self.snapshot_every, 9 * snap_cost)
+                if info.stage_end or due:
+                    loss = mean_loss if info.epoch_end else float(np.mean(epoch_losses))
+                    self._snapshot(info.stage, info.epoch + 1, loss)
+                    snap_cost = time.perf_counter() - now
+                    last_snap = time.perf_counter()
+                if info.stage_end and not tr.done:
+                    self._emit("stage_change", self.progress)
+            if outcome == "finished":
+                est.embedding_ = est._embed(self.data.images, head=True)
+        except BaseException as exc:  # noqa: BLE001 - handed to wait() and 'failed'
+            outcome = "failed"
+            self._exc = exc
+            if isinstance(exc, NonFiniteLossError):
+                try:
+                    self._checkpoint()  # the weights are still the last good ones
+                except Exception as ckpt_exc:  # noqa: BLE001
+                    self.errors.append(ckpt_exc)
+        finally:
+            if outcome == "stopped" and self.checkpoint_dir is not None:
+                try:
+                    self._checkpoint()
+                except Exception as ckpt_exc:  # noqa: BLE001
+                    self.errors.append(ckpt_exc)
+            self._set_state(outcome)
+            self._update_progress(None, t_start, rate)
+            with self._lock:
+                self._progress = _replace(self._progress, state=outcome)
+            est._run = None
+            self._emit(outcome, self._exc if outcome == "failed" else self)
+            self._events.put(None)
+            self._done.set()
+            _LIVE_RUNS.discard(self)
+
+
+def _replace(p: Progress, **kw) -> Progress:
+    from dataclasses import replace
+
+    return replace(p, **kw)
+
+
+@atexit.register
+def _stop_all_runs() -> None:
+    """At interpreter exit, stop live runs and give them a moment to end cleanly."""
+    runs = list(_LIVE_RUNS)
+    for run in runs:
+        run.stop()
+    for run in runs:
+        run._done.wait(5)

@@ -1,0 +1,76 @@
+"""Snapshots: 2D pictures of a run in progress, and how stage 1's 128-D output becomes 2D.
+
+A snapshot is a plain record, shared by t-SimCNE runs and the baselines: where it was
+taken (stage, epoch, step), the float32 ``(N, 2)`` positions, the loss and its kind,
+``"preview"`` (a PCA of stage 1's high-dimensional output) or ``"embedding"`` (the
+model's own 2D output).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Snapshot", "StablePCA"]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One frame of a run.
+
+    Attributes
+    ----------
+    xy : ndarray of shape (n_points, 2), float32
+        Positions. Read-only.
+    stage, epoch, step : int
+        1-based stage and epoch; ``step`` counts optimiser steps since the start.
+    loss : float
+        Mean loss of the epoch so far (NaN if none yet).
+    kind : {'preview', 'embedding'}
+        'preview' is a 2D PCA of a high-dimensional output, 'embedding' is 2D output.
+    indices : ndarray of int64 or None
+        Which points ``xy`` holds when a subsample was requested; None means all.
+    time : float
+        ``time.time()`` when taken.
+    """
+
+    xy: np.ndarray
+    stage: int
+    epoch: int
+    step: int
+    loss: float
+    kind: str
+    indices: np.ndarray | None = None
+    time: float = field(default_factory=time.time)
+
+    def __post_init__(self):
+        self.xy.setflags(write=False)
+
+
+class StablePCA:
+    """2D PCA of successive outputs, rotated to match the previous frame.
+
+    Each frame's PCA axes are aligned to the previous frame's 2D positions by
+    orthogonal Procrustes (rotation or reflection), so that points do not flip or spin
+    between frames of a live view.
+    """
+
+    def __init__(self):
+        self._prev: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self._prev = None
+
+    def __call__(self, Z: np.ndarray) -> np.ndarray:
+        Z = np.asarray(Z, dtype=np.float64)
+        Zc = Z - Z.mean(0)
+        # Top-2 right singular vectors of the centred data are the PCA axes.
+        _, _, vt = np.linalg.svd(Zc, full_matrices=False)
+        xy = Zc @ vt[:2].T
+        if self._prev is not None and self._prev.shape == xy.shape:
+            u, _, wt = np.linalg.svd(xy.T @ self._prev)
+            xy = xy @ (u @ wt)
+        self._prev = xy
+        return xy.astype(np.float32)

@@ -1,0 +1,312 @@
+"""Streaming and render benchmark of EmbeddingScatter in a real JupyterLab + headless Chromium.
+
+Harness after ../shared/examples/stream-bench (its ANCHOR.md holds jupyter-scatter's figures
+on this machine kind: 1.8 applied updates/s, 14 s staleness, 8-11 fps at 60,000 points).
+
+Stream: a kernel thread pushes jittered positions for N points with ``w.update`` as fast as
+it can for DURATION s. Each frame carries its sequence number in the badge, so the page can
+tell which submitted frame it shows. Reported:
+  - applied updates/s (frames drawn by the page during the stream),
+  - staleness at the end (age of the submitted frame on screen when the stream stops) and
+    the time until the last frame is on screen,
+  - page fps (requestAnimationFrame) and the longest frame gap,
+  - Jupyter server RSS before/after, and websocket bytes per applied update.
+Render: time from running the cell to the first drawn frame, and rAF frame times while
+panning with the mouse, for 100,000 and 1,000,000 points.
+
+Run:  .venv/bin/python bench/stream_bench.py [--n 60000] [--duration 15] [--render 100000 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run"]
+
+STREAM_CELLS = [
+    """import threading, time
+import numpy as np
+from tsimcne_widgets.scatter import EmbeddingScatter
+N = {n}
+rng = np.random.default_rng(0)
+xy = rng.standard_normal((N, 2)).astype(np.float32)
+w = EmbeddingScatter(xy, labels=rng.integers(0, 10, N), height=400, width=600,
+                     max_rate={rate})
+w""",
+    """go = threading.Event(); done = threading.Event()
+sent = []  # (time.time(), seq) per submitted frame
+def _stream():
+    go.wait()
+    p = xy.copy(); k = 0; t0 = time.perf_counter()
+    while time.perf_counter() - t0 < {duration}:
+        p += rng.normal(0, 0.01, p.shape).astype(np.float32)
+        k += 1
+        sent.append((time.time(), k))
+        w.update(p, animate=False, badge=f"seq {{k}}")
+    sent.append((time.time(), -1))
+    done.set()
+threading.Thread(target=_stream, daemon=True).start()
+print("READY")""",
+]
+
+RENDER_CELLS = ["""import numpy as np, time
+from tsimcne_widgets.scatter import EmbeddingScatter
+rng = np.random.default_rng(0)
+xy = rng.standard_normal(({n}, 2)).astype(np.float32)
+labels = rng.integers(0, 10, {n})""", """t_create = time.time()
+w = EmbeddingScatter(xy, labels=labels, height=400, width=600)
+w"""]
+
+INIT = r"""(() => {
+  const Orig = window.WebSocket; window.__WS = [];
+  class Hooked extends Orig { constructor(...a) { super(...a);
+    if (String(a[0]).includes('/api/kernels/')) this.addEventListener('message', (ev) => {
+      const d = ev.data;
+      const n = typeof d === 'string' ? d.length : (d.byteLength ?? d.size);
+      window.__WS.push([Date.now(), n]);
+    }); } }
+  window.WebSocket = Hooked;
+})();"""
+
+JS_IDLE = """() => { const nb = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const s = nb && nb.sessionContext && nb.sessionContext.session; const k = s && s.kernel;
+  return !!k && k.status === 'idle' && k.connectionStatus === 'connected'; }"""
+
+JS_EVAL = """async (code) => {
+  const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const f = k.requestExecute({code, store_history: false}); let out = '';
+  f.onIOPub = m => { if (m.header.msg_type === 'stream') out += m.content.text;
+    else if (m.header.msg_type === 'execute_result') out += m.content.data['text/plain'];
+    else if (m.header.msg_type === 'error') out += 'ERROR ' + m.content.evalue; };
+  await f.done; return out; }"""
+
+JS_RECORD = """() => { const S = window.__S = {raf: [], frames: []};
+  const host = document.querySelector('.tsw-scatter-host');
+  const badge = host.querySelector('.tsw-badge');
+  new MutationObserver(() => S.frames.push([Date.now(), badge.textContent,
+                                             Number(host.dataset.drawMs)]))
+    .observe(host, {attributes: true, attributeFilter: ['data-frame']});
+  const loop = () => { S.raf.push(Date.now()); requestAnimationFrame(loop); };
+  requestAnimationFrame(loop); }"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def write_nb(path, cells):
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, str(path))
+
+
+def start_lab(root):
+    nbdir = root / "nb"
+    nbdir.mkdir()
+    settings = root / "settings/@jupyterlab/apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(root / "cfg"),
+               JUPYTER_RUNTIME_DIR=str(root / "rt"), JUPYTERLAB_SETTINGS_DIR=str(root / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(root / "ws"), IPYTHONDIR=str(root / "ipy"))
+    port = free_port()
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
+           "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+           f"--ServerApp.root_dir={nbdir}", "--LabApp.expose_app_in_browser=True",
+           "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    proc = subprocess.Popen(cmd, cwd=nbdir, env=env, stdout=open(root / "lab.log", "wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(480):
+        try:
+            with urllib.request.urlopen(url + "/api", timeout=2):
+                return proc, url, nbdir
+        except OSError:
+            time.sleep(0.25)
+    raise TimeoutError((root / "lab.log").read_text())
+
+
+def open_and_run(page, url, name):
+    # a workspace of its own, so that earlier notebooks are not restored next to this one
+    page.goto(f"{url}/lab/workspaces/{Path(name).stem}/tree/{name}")
+    page.wait_for_function(JS_IDLE, timeout=120_000, polling=250)
+    t0 = time.time()
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    return t0
+
+
+def gaps(raf):
+    d = [b - a for a, b in zip(raf, raf[1:], strict=False)]
+    return d
+
+
+def bench_stream(browser, url, nbdir, server_pid, n, duration, rate):
+    write_nb(nbdir / "stream.ipynb", [c.format(n=n, duration=duration, rate=rate)
+                                      for c in STREAM_CELLS])
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
+    ctx.add_init_script(INIT)
+    page = ctx.new_page()
+    page.set_default_timeout(120_000)
+    open_and_run(page, url, "stream.ipynb")
+    page.wait_for_function("() => { const e = document.querySelector('.tsw-scatter-host');"
+                           " return e && e.dataset.frame === '0'; }")
+    page.locator(".jp-OutputArea-output", has_text="READY").wait_for()
+    page.evaluate(JS_RECORD)
+    time.sleep(2)
+    rss0 = rss_mb(server_pid)
+    page.evaluate("() => { window.__WS.length = 0; }")
+    page.evaluate("""() => { const k = window.jupyterapp.shell.currentWidget.sessionContext
+      .session.kernel; k.requestExecute({code: 'go.set()', silent: true}); }""")
+    rss_peak = rss0
+    t_end = time.time() + duration + 60
+    while time.time() < t_end:
+        time.sleep(1)
+        rss_peak = max(rss_peak, rss_mb(server_pid))
+        if "True" in page.evaluate(JS_EVAL, "print(done.is_set())"):
+            break
+    time.sleep(2)  # let the last frame land
+    rss1 = rss_mb(server_pid)
+    sent = json.loads(page.evaluate(JS_EVAL, "import json; print(json.dumps(sent))"))
+    stats = page.evaluate(JS_EVAL, "print(w.stats)")
+    S = page.evaluate("() => window.__S")
+    ws = page.evaluate("() => window.__WS")
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+    ctx.close()
+
+    sub = {k: t for t, k in sent if k > 0}
+    t_start, t_stop = sent[0][0], sent[-1][0]
+    frames = [(t / 1000, int(b.split()[1])) for t, b, _ in S["frames"] if b.startswith("seq ")]
+    draw_ms = sorted(d for _, b, d in S["frames"] if b.startswith("seq "))
+    during = [f for f in frames if t_start <= f[0] <= t_stop]
+    shown_at_stop = max((f for f in frames if f[0] <= t_stop), default=None)
+    last_seq = max(sub)
+    last_on_screen = next((t for t, k in frames if k == last_seq), float("nan"))
+    raf = [r / 1000 for r in S["raf"] if t_start * 1000 <= r <= t_stop * 1000]
+    raf_d = gaps(raf)
+    ws_bytes = sum(b for t, b in ws if t_start * 1000 <= t <= (t_stop + 2) * 1000)
+    out = {
+        "n": n,
+        "submitted": len(sub),
+        "applied_per_s": len(during) / (t_stop - t_start),
+        "staleness_at_end_s": (t_stop - sub[shown_at_stop[1]]) if shown_at_stop else None,
+        "last_frame_on_screen_after_s": last_on_screen - t_stop,
+        "page_fps": len(raf) / max(raf[-1] - raf[0], 1e-9) if len(raf) > 1 else 0.0,
+        "max_frame_gap_s": max(raf_d) if raf_d else None,
+        "server_rss_mb": [round(rss0), round(rss_peak), round(rss1)],
+        "bytes_per_applied_update": ws_bytes / max(len(frames), 1),
+        "bytes_8N": 8 * n,
+        "kernel_stats": stats.strip(),
+        "stream_s": t_stop - t_start,
+        "js_draw_ms_median": draw_ms[len(draw_ms) // 2] if draw_ms else None,
+    }
+    return out
+
+
+def bench_render(browser, url, nbdir, n):
+    name = f"render_{n}.ipynb"
+    write_nb(nbdir / name, [c.format(n=n) for c in RENDER_CELLS])
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
+    page = ctx.new_page()
+    page.set_default_timeout(300_000)
+    open_and_run(page, url, name)
+    page.wait_for_function("() => { const e = document.querySelector('.tsw-scatter-host');"
+                           " return e && Number(e.dataset.draws) >= 1; }", polling=10)
+    t_drawn = page.evaluate("() => Date.now()") / 1000
+    t_first = t_drawn - float(page.evaluate(JS_EVAL, "print(t_create)"))
+    canvas = page.locator("canvas.tsw-canvas")
+    canvas.scroll_into_view_if_needed()
+    bb = canvas.bounding_box()
+    page.evaluate("() => { const S = window.__P = []; const loop = () => {"
+                  " S.push(performance.now()); requestAnimationFrame(loop); };"
+                  " requestAnimationFrame(loop); }")
+    cx, cy = bb["x"] + bb["width"] / 2, bb["y"] + bb["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    t_pan = time.time()
+    for k in range(60):
+        page.mouse.move(cx + 100 * ((k % 20) / 20 - 0.5), cy + 50 * ((k % 10) / 10 - 0.5))
+        time.sleep(1 / 60)
+    page.mouse.up()
+    pan_s = time.time() - t_pan
+    raf = page.evaluate("() => window.__P")
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+    ctx.close()
+    d = gaps(raf)
+    d.sort()
+    return {"n": n, "time_to_first_draw_s": t_first, "pan_step_ms": 1000 * pan_s / 60,
+            "pan_frame_ms_median": d[len(d) // 2] if d else None,
+            "pan_frame_ms_p95": d[int(0.95 * (len(d) - 1))] if d else None,
+            "pan_frame_ms_max": d[-1] if d else None, "pan_s": pan_s, "frames": len(raf)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=60_000)
+    ap.add_argument("--duration", type=float, default=15.0)
+    ap.add_argument("--rate", type=float, default=10.0, help="max_rate of the widget")
+    ap.add_argument("--render", type=int, nargs="*", default=[100_000, 1_000_000])
+    ap.add_argument("--no-stream", action="store_true")
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="stream-bench-"))
+    proc, url, nbdir = start_lab(root)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            if not args.no_stream:
+                r = bench_stream(browser, url, nbdir, proc.pid, args.n, args.duration, args.rate)
+                print(json.dumps(r, indent=1), flush=True)
+            for n in args.render:
+                print(json.dumps(bench_render(browser, url, nbdir, n), indent=1), flush=True)
+            browser.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

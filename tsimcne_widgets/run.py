@@ -262,6 +262,10 @@ class TrainingRun:
                     )
 
     def _start(self) -> TrainingRun:
+        # On the caller's thread: a data mismatch raises here, and the schedule size is
+        # known before anyone looks at the progress.
+        self.estimator._trainer.set_images(self.data.images)
+        self._update_progress(None, time.perf_counter(), 0.0)
         _LIVE_RUNS.add(self)
         self._set_state("running")
         self._dispatcher.start()
@@ -322,7 +326,6 @@ class TrainingRun:
         epoch_losses: list[float] = []
         outcome = "finished"
         try:
-            tr.set_images(self.data.images)
             self._update_progress(None, t_start, rate)
             # The starting picture: the initial state, or where a resumed run stands.
             self._snapshot(min(tr.stage, len(tr.schedule) - 1), tr.epoch, float("nan"))

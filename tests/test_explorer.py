@@ -1,0 +1,88 @@
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsimcne_widgets import Augmentations, TSimCNE
+from tsimcne_widgets.explorer import Explorer
+from tsimcne_widgets.gallery import SelectionGallery
+
+PARAMS = {"backbone": "small", "batch_size": 30, "total_epochs": (2, 1, 2),
+          "augmentations": Augmentations(hflip=0), "random_state": 0}
+
+
+def wait_for(pred, timeout=30):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_explorer_trains_and_exposes_results(small_digits):
+    X, y = small_digits
+    meta = pd.DataFrame({"file": [f"img_{i}.png" for i in range(len(X))]})
+    ex = Explorer(X, labels=y, metadata=meta, start_kwargs={"snapshot_every": "epoch"},
+                  **PARAMS)
+    assert ex.embedding is None and ex.scatter.n_points == 120
+    run = ex.start()
+    ex.wait(60)
+    assert run.state == "finished" and ex.estimator is run.estimator
+    assert ex.embedding.shape == (120, 2)
+    assert wait_for(lambda: ex.history.max == len(run.snapshots) - 1 == 5)
+    # The scatter shows the final frame.
+    assert wait_for(lambda: np.allclose(ex.scatter.xy, run.snapshots[-1].xy))
+    ex.scatter.selection = [3, 5, 7]
+    df = ex.selected_dataframe()
+    assert list(df["index"]) == [3, 5, 7] and "file" in df and "label" in df
+    assert list(df["file"]) == ["img_3.png", "img_5.png", "img_7.png"]
+    assert ex.gallery.total == 3 and [it["index"] for it in ex.gallery.items] == [3, 5, 7]
+
+
+def test_history_slider_sets_the_scatter_frame(small_digits):
+    X, y = small_digits
+    ex = Explorer(X, labels=y, start_kwargs={"snapshot_every": "epoch"}, **PARAMS)
+    ex.start()
+    ex.wait(60)
+    snaps = ex.run.snapshots
+    assert wait_for(lambda: ex.history.max == len(snaps) - 1)
+    ex.history.value = 1
+    assert not ex.follow.value
+    assert wait_for(lambda: np.allclose(ex.scatter.xy, snaps[1].xy))
+    # Without a browser the flow control sends after its ack timeout: wait for the frame.
+    assert wait_for(lambda: ex.scatter.frame_kind == "preview")
+    ex.history.value = len(snaps) - 1
+    assert ex.follow.value
+    assert wait_for(lambda: np.allclose(ex.scatter.xy, snaps[-1].xy))
+    assert wait_for(lambda: ex.scatter.frame_kind == "embedding")
+
+
+def test_explorer_with_an_estimator_reattaches_to_a_running_run(small_digits):
+    X, y = small_digits
+    est = TSimCNE(**{**PARAMS, "total_epochs": (500, 1, 1)})
+    ex = Explorer(est, X, labels=y)
+    run = ex.monitor.start_button.click() or ex.run
+    assert run is not None and wait_for(lambda: run.state == "running")
+    again = Explorer(est, X, labels=y)  # e.g. re-created in a new cell
+    assert again.run is run and again.monitor.run is run
+    run.stop()
+    run.wait(30)
+    with pytest.raises(TypeError, match="needs the data"):
+        Explorer(est)
+
+
+def test_gallery_shows_first_items_and_reports_clicks(small_digits):
+    X, y = small_digits
+    g = SelectionGallery(X, labels=y, max_items=10)
+    g.show(np.arange(25))
+    assert g.total == 25 and len(g.items) == 10
+    assert g.items[0]["src"].startswith("data:image/png;base64,")
+    assert [it["label"] for it in g.items] == [str(c) for c in y[:10]]
+    clicked = []
+    g.on_click(clicked.append)
+    g.clicked = [4, 1]
+    assert clicked == [4]
+    with pytest.raises(ValueError, match="indices must be in"):
+        g.show([500])

@@ -1,0 +1,161 @@
+"""Explorer: from data to a live, controllable t-SimCNE view in one call."""
+
+from __future__ import annotations
+
+import threading
+
+import ipywidgets as W
+import numpy as np
+
+from .data import as_images
+from .estimator import TSimCNE
+from .gallery import SelectionGallery
+from .monitor import TrainingMonitor
+from .scatter import EmbeddingScatter
+
+__all__ = ["Explorer"]
+
+
+def _pixel_pca(images, n_fit: int = 5000, seed: int = 0) -> np.ndarray:
+    """A quick first picture before training: a 2D PCA of the raw pixels."""
+    from sklearn.decomposition import PCA
+
+    flat = images.reshape(images.shape[0], -1).numpy().astype(np.float32)
+    rng = np.random.default_rng(seed)
+    fit = flat[rng.choice(len(flat), min(n_fit, len(flat)), replace=False)]
+    pca = PCA(2, random_state=seed).fit(fit)
+    return pca.transform(flat).astype(np.float32)
+
+
+class Explorer(W.VBox):
+    """A training monitor above a live scatter of the same data, with a gallery of the
+    selected images and a slider through the snapshot history.
+
+    ``Explorer(data, labels=None, **tsimcne_params)`` or
+    ``Explorer(estimator, data, labels=None)``.
+
+    Parameters
+    ----------
+    data : anything :func:`tsimcne_widgets.as_images` accepts
+    labels : array-like, optional
+        Colours, legend, gallery captions and the live kNN accuracy.
+    metadata : pandas.DataFrame, optional
+        Shown in tooltips and carried into ``selected_dataframe()``.
+    start_kwargs : dict, optional
+        Passed to ``TSimCNE.start`` (``snapshot_every``, ``checkpoint_dir``, ...).
+    scatter_kwargs : dict, optional
+        Passed to ``EmbeddingScatter``.
+    **tsimcne_params
+        Parameters of a new :class:`TSimCNE` when no estimator is given.
+
+    Attributes
+    ----------
+    estimator : TSimCNE
+    monitor : TrainingMonitor
+    scatter : EmbeddingScatter
+    gallery : SelectionGallery
+    history : ipywidgets.IntSlider
+        Frame of the snapshot history shown; ``follow`` keeps it on the newest.
+    """
+
+    def __init__(self, *args, labels=None, metadata=None, start_kwargs=None,
+                 scatter_kwargs=None, **tsimcne_params):
+        if args and isinstance(args[0], TSimCNE):
+            if len(args) != 2:
+                raise TypeError("Explorer(estimator, data, ...) needs the data as well.")
+            if tsimcne_params:
+                raise TypeError(f"unexpected parameters with an estimator: "
+                                f"{sorted(tsimcne_params)}; set them on the estimator.")
+            estimator, data = args
+        elif len(args) == 1:
+            estimator, data = TSimCNE(**tsimcne_params), args[0]
+        else:
+            raise TypeError("use Explorer(data, labels=None, **params) or "
+                            "Explorer(estimator, data, labels=None).")
+        self.estimator = estimator
+        self.data = as_images(data, labels=labels)
+        self.start_kwargs = dict(start_kwargs or {})
+        self.run = None
+        self._lock = threading.Lock()
+        fitted = getattr(estimator, "embedding_", None)
+        xy = fitted if fitted is not None and len(fitted) == self.data.n_samples and (
+            fitted.shape[1] == 2) else _pixel_pca(self.data.images)
+        self.scatter = EmbeddingScatter(
+            xy, labels=self.data.labels, images=self.data, metadata=metadata,
+            class_names=self.data.class_names, **(scatter_kwargs or {}))
+        self.gallery = SelectionGallery(self.data).link(self.scatter)
+        self.monitor = TrainingMonitor(estimator=estimator, data=self.data,
+                                       labels=self.data.labels, starter=self.start)
+        self.history = W.IntSlider(0, 0, 0, description="snapshot",
+                                   continuous_update=True, layout=W.Layout(width="420px"))
+        self.follow = W.Checkbox(True, description="follow live", indent=False)
+        self.play = W.Play(interval=150, min=0, max=0, description="replay")
+        W.jslink((self.play, "value"), (self.history, "value"))
+        W.jslink((self.play, "max"), (self.history, "max"))
+        self.history.observe(self._on_slider, names="value")
+        super().__init__(children=[
+            self.monitor,
+            W.HBox([self.play, self.history, self.follow]),
+            W.HBox([self.scatter, self.gallery]),
+        ])
+        self.add_class("tsw-explorer")
+        live = getattr(estimator, "_run", None)
+        if live is not None and not live.done:
+            self._attach(live)  # re-display while training: follow the running run
+
+    # -- training ---------------------------------------------------------------------
+    def start(self, **kwargs):
+        """Begin (or resume) training in the background; returns the ``TrainingRun``."""
+        run = self.estimator.start(self.data, labels=self.data.labels,
+                                   **{**self.start_kwargs, **kwargs})
+        self._attach(run)
+        return run
+
+    def _attach(self, run) -> None:
+        self.run = run
+        if self.monitor.run is not run:
+            self.monitor.attach(run)
+        run.on("snapshot", self._on_snapshot)
+        if run.latest is not None:
+            self._on_snapshot(run.latest)
+
+    def _on_snapshot(self, snap) -> None:
+        n = len(self.run.snapshots)
+        with self._lock:
+            self._live = True
+            self.history.max = max(0, n - 1)
+            if self.follow.value:
+                self.history.value = self.history.max
+            self._live = False
+        if self.follow.value:
+            self.scatter.update(snap)
+
+    def _on_slider(self, change) -> None:
+        if getattr(self, "_live", False) or self.run is None:
+            return
+        self.follow.value = change["new"] >= self.history.max
+        self.show_snapshot(change["new"])
+
+    def show_snapshot(self, i: int) -> None:
+        """Show frame ``i`` of the snapshot history (no retraining)."""
+        snaps = self.run.snapshots if self.run is not None else []
+        if not snaps:
+            return
+        i = int(np.clip(i, 0, len(snaps) - 1))
+        self.scatter.update(snaps[i], animate=True)
+
+    # -- results ------------------------------------------------------------------------
+    @property
+    def embedding(self) -> np.ndarray | None:
+        """The final 2D embedding once training has finished, else None."""
+        return getattr(self.estimator, "embedding_", None)
+
+    def selected_dataframe(self):
+        """Selected rows: index, x, y, label and the metadata columns."""
+        return self.scatter.selected_dataframe()
+
+    def wait(self, timeout=None):
+        """Wait for the current run (see ``TrainingRun.wait``)."""
+        if self.run is None:
+            raise RuntimeError("Nothing is training; call start() first.")
+        return self.run.wait(timeout)

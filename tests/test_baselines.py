@@ -1,0 +1,97 @@
+import builtins
+
+import numpy as np
+import pytest
+
+from tsimcne_widgets import baselines
+from tsimcne_widgets.baselines import embed, start
+
+
+@pytest.fixture(scope="module")
+def feats():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 64)) * 6
+    return (centres[np.repeat(np.arange(4), 40)] + rng.normal(size=(160, 64))).astype(
+        np.float64)
+
+
+FAST = {"tsne": {"n_iter": 100, "early_exaggeration_iter": 50},
+        "umap": {"n_epochs": 30},
+        "pca": {}}
+
+
+@pytest.mark.parametrize("method", ["tsne", "umap", "pca"])
+def test_shape_dtype_and_reproducibility(feats, method):
+    a = embed(feats, method, random_state=1, **FAST[method])
+    b = embed(feats, method, random_state=1, **FAST[method])
+    assert a.shape == (160, 2) and a.dtype == np.float32 and np.isfinite(a).all()
+    np.testing.assert_array_equal(a, b)
+    # The four clusters stay apart.
+    from tsimcne_widgets.metrics import knn_accuracy
+    assert knn_accuracy(a, np.repeat(np.arange(4), 40), k=5) == 1.0
+
+
+def test_tsne_callback_gets_copies_and_can_stop(feats):
+    frames = []
+
+    def cb(it, Z):
+        frames.append((it, Z))
+        return len(frames) >= 2  # stop after two frames
+
+    Z = embed(feats, "tsne", callback=cb, callback_every=25, **FAST["tsne"])
+    assert len(frames) == 2 and frames[0][0] == 25
+    assert not np.array_equal(frames[0][1], frames[1][1])  # copies, not one mutated array
+    assert Z.shape == (160, 2)
+
+
+def test_background_run_streams_snapshots_and_waits(feats):
+    run = start(feats, "tsne", callback_every=20, **FAST["tsne"])
+    seen = []
+    run.on("snapshot", seen.append)
+    Z = run.wait(60)
+    assert run.state == "finished" and Z.shape == (160, 2)
+    snaps = run.snapshots
+    assert len(snaps) >= 3 and all(s.kind == "embedding" for s in snaps)
+    np.testing.assert_array_equal(snaps[-1].xy, Z)
+
+
+def test_umap_snapshots_from_n_epochs(feats):
+    run = start(feats, "umap", n_epochs=[5, 10, 30])
+    run.wait(120)
+    assert len(run.snapshots) >= 3
+
+
+def test_failure_reaches_wait(feats):
+    run = start(feats, "tsne", perplexity=-5)
+    with pytest.raises(Exception, match="erplexity"):
+        run.wait(30)
+    assert run.state == "failed"
+
+
+def test_bad_input_and_method(feats):
+    with pytest.raises(ValueError, match="method must be one of"):
+        embed(feats, "mds")
+    with pytest.raises(ValueError, match="features must be a numeric 2D array"):
+        embed(np.zeros(10), "pca")
+    bad = feats.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        start(bad, "pca")
+
+
+def test_missing_extra_names_the_extra(feats, monkeypatch):
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name in ("openTSNE", "umap"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    for method in ("tsne", "umap"):
+        with pytest.raises(ImportError, match=r"tsimcne-widgets\[baselines\]"):
+            embed(feats, method)
+        with pytest.raises(ImportError, match=r"tsimcne-widgets\[baselines\]"):
+            start(feats, method)
+    assert embed(feats, "pca").shape == (160, 2)  # PCA needs no extra
+    assert baselines.METHODS == ("tsne", "umap", "pca")

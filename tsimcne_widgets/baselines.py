@@ -1,0 +1,263 @@
+"""t-SNE, UMAP and PCA on the same backbone features, with the snapshot contract of runs.
+
+``embed(features, method)`` returns a float32 ``(N, 2)`` array. ``start(features, method)``
+runs it in a background thread and returns a :class:`BaselineRun` with the same
+``wait``/``stop``/``on``/``snapshots`` behaviour as a t-SimCNE :class:`TrainingRun`.
+openTSNE and umap-learn are optional (the ``baselines`` extra) and imported lazily.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections import deque
+
+import numpy as np
+
+from .snapshots import Snapshot
+
+__all__ = ["METHODS", "embed", "start", "BaselineRun"]
+
+METHODS = ("tsne", "umap", "pca")
+_EXTRA_HINT = "install the extra with: pip install 'tsimcne-widgets[baselines]'"
+
+
+class _Stop(Exception):
+    pass
+
+
+def _require(module: str, method: str):
+    try:
+        return __import__(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"method={method!r} needs the {module!r} package, which is not installed; "
+            f"{_EXTRA_HINT}."
+        ) from exc
+
+
+def _check_features(features) -> np.ndarray:
+    if hasattr(features, "detach"):
+        features = features.detach().cpu().numpy()
+    X = np.asarray(features)
+    if X.ndim != 2 or X.shape[0] < 3 or not np.issubdtype(X.dtype, np.number):
+        raise ValueError(
+            "features must be a numeric 2D array of shape (n_samples, n_features) with at "
+            f"least 3 rows, got shape {X.shape} and dtype {X.dtype}."
+        )
+    if not np.isfinite(X).all():
+        raise ValueError("features contain NaN or infinite values.")
+    return X.astype(np.float32, copy=False)
+
+
+def _reduce(X, pca, random_state):
+    """Optional PCA to ``pca`` dimensions first (speeds up neighbour search)."""
+    if pca and X.shape[1] > pca:
+        from sklearn.decomposition import PCA
+
+        return PCA(pca, random_state=random_state).fit_transform(X).astype(np.float32)
+    return X
+
+
+def embed(features, method: str, *, random_state=0, pca="auto", callback=None,
+          callback_every: int = 50, **params) -> np.ndarray:
+    """Embed backbone features in 2D with a classic method.
+
+    Parameters
+    ----------
+    features : array-like of shape (n_samples, n_features)
+        Typically ``TSimCNE.backbone_features(X)``.
+    method : {'tsne', 'umap', 'pca'}
+        'tsne' is openTSNE with its defaults (perplexity 30, PCA initialisation,
+        automatic learning rate N/12, early exaggeration 12 for 250 iterations, then 500
+        iterations), as in the t-SimCNE paper's baseline. 'umap' is umap-learn with its
+        defaults (15 neighbours, min_dist 0.1). 'pca' is scikit-learn's PCA.
+    random_state : int, default=0
+        Makes every method reproducible.
+    pca : int, 'auto' or None, default='auto'
+        Reduce to this many dimensions with PCA first; 'auto' means 50 for t-SNE and
+        UMAP and nothing for PCA.
+    callback : callable, optional
+        ``callback(iteration, embedding)`` with a float32 copy of the current embedding:
+        every ``callback_every`` iterations for t-SNE, at the epochs listed in
+        ``n_epochs`` for UMAP (once at the end by default). Returning True stops t-SNE
+        early and keeps the partial result.
+    **params
+        Passed to ``openTSNE.TSNE``, ``umap.UMAP`` or ``sklearn.decomposition.PCA``.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, 2), float32
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}.")
+    X = _check_features(features)
+    if pca == "auto":
+        pca = None if method == "pca" else 50
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        Z = PCA(2, random_state=random_state, **params).fit_transform(X)
+        if callback is not None:
+            callback(0, Z.astype(np.float32))
+        return Z.astype(np.float32)
+    X = _reduce(X, pca, random_state)
+    if method == "tsne":
+        openTSNE = _require("openTSNE", method)
+        cb = None
+        if callback is not None:
+            def cb(iteration, error, embedding):
+                # openTSNE keeps changing the array in place: hand out a copy.
+                return bool(callback(iteration, np.array(embedding, dtype=np.float32)))
+        tsne = openTSNE.TSNE(n_components=2, random_state=random_state, callbacks=cb,
+                             callbacks_every_iters=callback_every, verbose=False,
+                             **{"n_jobs": 1, **params})
+        return np.asarray(tsne.fit(X), dtype=np.float32)
+    umap = _require("umap", method)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # umap-learn warns that random_state disables threads
+        model = umap.UMAP(n_components=2, random_state=random_state, **params)
+        Z = model.fit_transform(X)
+    if callback is not None:
+        frames = getattr(model, "embedding_list_", None) or []
+        epochs = params.get("n_epochs")
+        for i, frame in enumerate(frames):
+            it = epochs[i] if isinstance(epochs, list | tuple) and i < len(epochs) else i
+            callback(it, np.asarray(frame, dtype=np.float32))
+        final = max(epochs) if isinstance(epochs, list | tuple) else (epochs or -1)
+        callback(final, np.asarray(Z, dtype=np.float32))
+    return np.asarray(Z, dtype=np.float32)
+
+
+class BaselineRun:
+    """A baseline computed in a background thread; see :func:`start`.
+
+    Offers ``state`` ('running', 'stopping', 'stopped', 'finished', 'failed'),
+    ``wait(timeout)`` (returns the embedding, re-raises a failure), ``stop()`` (t-SNE
+    stops at its next callback and keeps the partial result; UMAP and PCA finish),
+    ``on(event, callback)`` for 'snapshot', 'finished', 'failed' and 'stopped',
+    ``snapshots`` (bounded history of :class:`Snapshot`, kind 'embedding') and
+    ``embedding`` (the result, once done).
+    """
+
+    EVENTS = ("snapshot", "finished", "failed", "stopped")
+
+    def __init__(self, features, method, max_snapshots=200, **kwargs):
+        self.method = method
+        self.embedding: np.ndarray | None = None
+        self.elapsed = float("nan")
+        self._features = features
+        self._kwargs = kwargs
+        self._lock = threading.Lock()
+        self._state = "running"
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._exc: BaseException | None = None
+        self._snapshots: deque[Snapshot] = deque(maxlen=max_snapshots)
+        self._callbacks = {e: [] for e in self.EVENTS}
+        self.errors: list[BaseException] = []
+        self._thread = threading.Thread(target=self._work, daemon=True,
+                                        name=f"tsimcne-{method}")
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            return self._state
+
+    @property
+    def snapshots(self) -> list[Snapshot]:
+        with self._lock:
+            return list(self._snapshots)
+
+    @property
+    def latest(self) -> Snapshot | None:
+        with self._lock:
+            return self._snapshots[-1] if self._snapshots else None
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def on(self, event, callback) -> BaselineRun:
+        if event not in self.EVENTS:
+            raise ValueError(f"event must be one of {', '.join(self.EVENTS)}, got {event!r}.")
+        with self._lock:
+            self._callbacks[event].append(callback)
+        return self
+
+    def _fire(self, event, payload) -> None:
+        with self._lock:
+            callbacks = list(self._callbacks[event])
+        for cb in callbacks:
+            try:
+                cb(payload)
+            except Exception as exc:  # noqa: BLE001 - reported, never swallowed
+                self.errors.append(exc)
+                warnings.warn(f"a {event!r} callback raised {type(exc).__name__}: {exc}",
+                              RuntimeWarning, stacklevel=1)
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._state == "running":
+                self._state = "stopping"
+        self._stop.set()
+
+    def wait(self, timeout=None) -> np.ndarray:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while not self._done.wait(0.1):
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.method} is still {self.state} after {timeout} s")
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        if self._exc is not None:
+            raise self._exc.with_traceback(self._exc.__traceback__)
+        return self.embedding
+
+    def _snap(self, iteration, Z) -> bool:
+        snap = Snapshot(np.ascontiguousarray(Z, dtype=np.float32), 1, int(iteration),
+                        int(iteration), float("nan"), "embedding")
+        with self._lock:
+            self._snapshots.append(snap)
+        self._fire("snapshot", snap)
+        return self._stop.is_set()
+
+    def _work(self) -> None:
+        t0 = time.perf_counter()
+        outcome = "finished"
+        try:
+            self.embedding = embed(self._features, self.method, callback=self._snap,
+                                   **self._kwargs)
+            if self._stop.is_set():
+                outcome = "stopped"
+            last = self.latest
+            if last is None or not np.array_equal(last.xy, self.embedding):
+                self._snap(-1, self.embedding)
+        except BaseException as exc:  # noqa: BLE001 - handed to wait() and 'failed'
+            self._exc, outcome = exc, "failed"
+        finally:
+            self.elapsed = time.perf_counter() - t0
+            with self._lock:
+                self._state = outcome
+            # Callbacks first, so that they have run when wait() returns.
+            self._fire(outcome, self._exc if outcome == "failed" else self)
+            self._done.set()
+
+
+def start(features, method: str, **kwargs) -> BaselineRun:
+    """Compute :func:`embed` in a background thread; returns a :class:`BaselineRun`.
+
+    Errors in the arguments are raised here, before the thread starts.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}.")
+    X = _check_features(features)
+    if method == "tsne":
+        _require("openTSNE", method)
+    elif method == "umap":
+        _require("umap", method)
+    run = BaselineRun(X, method, **kwargs)
+    run._thread.start()
+    return run

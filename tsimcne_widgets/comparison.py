@@ -1,0 +1,212 @@
+"""MethodComparison: t-SimCNE next to t-SNE and UMAP, with linked selection and metrics."""
+
+from __future__ import annotations
+
+import threading
+
+import ipywidgets as W
+import numpy as np
+import pandas as pd
+
+from .comparison_metrics import metrics_html, metrics_table
+from .data import as_images
+from .scatter import EmbeddingScatter
+
+__all__ = ["MethodComparison"]
+
+_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
+
+
+class MethodComparison(W.VBox):
+    """A grid of linked :class:`EmbeddingScatter` panels, one per method, and a metrics table.
+
+    A lasso in any panel selects the same points in every panel; hovering a point
+    highlights it everywhere. Views (pan, zoom) are not linked: the coordinate systems
+    differ.
+
+    Parameters
+    ----------
+    embeddings : dict of str to array of shape (n_samples, 2)
+        One panel per entry, in order.
+    labels : array-like, optional
+    images : optional
+        Anything :func:`tsimcne_widgets.as_images` accepts; hover thumbnails and the HTML
+        export's tooltips.
+    metadata : pandas.DataFrame, optional
+        Tooltips, and extra columns in ``selected_dataframe()``.
+    features : array of shape (n_samples, n_features), optional
+        The backbone features; needed for kNN recall and the Spearman correlation.
+    class_names : sequence of str, optional
+    columns : int, default=3
+        Panels per row.
+    panel_height : int, default=340
+    """
+
+    def __init__(self, embeddings: dict, labels=None, images=None, metadata=None,
+                 features=None, *, class_names=None, columns=3, panel_height=340):
+        if not isinstance(embeddings, dict) or not embeddings:
+            raise ValueError("embeddings must be a non-empty dict of name -> (N, 2) array.")
+        n = {len(np.asarray(z)) for z in embeddings.values() if z is not None}
+        if len(n) != 1:
+            raise ValueError(f"all embeddings must have the same number of rows, got {n}.")
+        self.n_samples = n.pop()
+        self.images = None if images is None else as_images(images)
+        if labels is not None:
+            labels = np.asarray(labels)
+        elif self.images is not None and self.images.labels is not None:
+            labels, class_names = self.images.labels, class_names or self.images.class_names
+        self.labels = labels
+        self.class_names = class_names
+        self.metadata = metadata
+        self.features = None if features is None else np.asarray(features, dtype=np.float32)
+        self.embeddings = {k: None if v is None else np.asarray(v, dtype=np.float32)
+                           for k, v in embeddings.items()}
+        self.runs: dict = {}
+        self._linking = False
+        self._lock = threading.Lock()
+        self._metrics: pd.DataFrame | None = None
+        self.panels: dict[str, EmbeddingScatter] = {}
+        for name, Z in self.embeddings.items():
+            xy = Z if Z is not None else np.zeros((self.n_samples, 2), np.float32)
+            panel = EmbeddingScatter(
+                xy, labels=labels, images=self.images, metadata=metadata,
+                class_names=class_names, title=name if Z is not None else f"{name} (computing…)",
+                height=panel_height)
+            panel.on_select(lambda sel, src=name: self._link_selection(src, sel))
+            if hasattr(panel, "on_hover"):
+                panel.on_hover(lambda i, src=name: self._link_hover(src, i))
+            self.panels[name] = panel
+        self.table = W.HTML("<i>computing metrics…</i>")
+        grid = W.GridBox(list(self.panels.values()), layout=W.Layout(
+            grid_template_columns=f"repeat({min(columns, len(self.panels))}, 1fr)"))
+        super().__init__(children=[grid, self.table])
+        self.add_class("tsw-comparison")
+        self._refresh_metrics()
+
+    # -- construction from an estimator -------------------------------------------------
+    @classmethod
+    def from_estimator(cls, estimator, X, labels=None, *, methods=("tsne", "umap"),
+                       metadata=None, random_state=0, method_params=None, **kwargs):
+        """Compare a fitted ``TSimCNE`` with baselines on its own backbone features.
+
+        The baselines run in background threads; their panels fill in (and t-SNE
+        animates) as they compute. ``comparison.wait()`` blocks until all are done.
+        """
+        from . import baselines
+
+        data = as_images(X, labels=labels)
+        Z = estimator.transform(data)
+        H = estimator.backbone_features(data)
+        for m in methods:
+            if m not in baselines.METHODS:
+                raise ValueError(f"methods must contain only {baselines.METHODS}, got {m!r}.")
+        embeddings = {"t-SimCNE": Z, **{_NAMES[m]: None for m in methods}}
+        comp = cls(embeddings, labels=data.labels, images=data, metadata=metadata,
+                   features=H, class_names=data.class_names, **kwargs)
+        params = method_params or {}
+        for m in methods:
+            run = baselines.start(H, m, random_state=random_state, **params.get(m, {}))
+            comp._follow(_NAMES[m], run)
+        return comp
+
+    def _follow(self, name: str, run) -> None:
+        self.runs[name] = run
+        panel = self.panels[name]
+        run.on("snapshot", lambda s: panel.update(s.xy, badge=f"iteration {s.epoch}"))
+
+        def done(_):
+            self.embeddings[name] = run.embedding
+            panel.update(run.embedding, badge="")
+            panel.title = name
+            self._refresh_metrics()
+
+        run.on("finished", done)
+        run.on("stopped", done)
+        run.on("failed", lambda exc: setattr(panel, "title", f"{name} (failed: {exc})"))
+        if run.done and run.embedding is not None:
+            done(run)
+
+    def wait(self, timeout=None) -> MethodComparison:
+        """Wait for the background baselines and the metrics."""
+        for run in self.runs.values():
+            run.wait(timeout)
+        t = getattr(self, "_metrics_thread", None)
+        if t is not None:
+            t.join(timeout)
+        return self
+
+    # -- linking ------------------------------------------------------------------------
+    @property
+    def selection(self) -> np.ndarray:
+        """Indices selected in every panel (uint32)."""
+        return next(iter(self.panels.values())).selection
+
+    @selection.setter
+    def selection(self, indices) -> None:
+        self._link_selection(None, np.asarray(indices))
+
+    def _link_selection(self, source, sel) -> None:
+        with self._lock:
+            if self._linking:
+                return
+            self._linking = True
+        try:
+            for name, panel in self.panels.items():
+                if name != source:
+                    panel.selection = sel
+        finally:
+            with self._lock:
+                self._linking = False
+
+    def _link_hover(self, source, index) -> None:
+        for name, panel in self.panels.items():
+            if name != source:
+                panel.highlight_points([] if index is None or index < 0 else [index])
+
+    # -- metrics and export -------------------------------------------------------------
+    def _ready(self) -> dict:
+        return {k: v for k, v in self.embeddings.items() if v is not None}
+
+    def _refresh_metrics(self) -> None:
+        def work():
+            df = metrics_table(self._ready(), self.labels, self.features)
+            with self._lock:
+                self._metrics = df
+            self.table.value = metrics_html(df)
+
+        thread = threading.Thread(target=work, daemon=True, name="tsimcne-metrics")
+        thread.start()
+        self._metrics_thread = thread
+
+    def metrics(self) -> pd.DataFrame:
+        """kNN accuracy, kNN recall, Spearman distance correlation and silhouette per
+        method (NaN where labels or features are missing)."""
+        return metrics_table(self._ready(), self.labels, self.features)
+
+    def selected_dataframe(self) -> pd.DataFrame:
+        """One row per selected point: index, label, x_<method>, y_<method> for every
+        method, and every metadata column."""
+        idx = np.asarray(self.selection, dtype=np.int64)
+        df = pd.DataFrame({"index": idx})
+        if self.labels is not None:
+            codes = self.labels[idx]
+            df["label"] = ([self.class_names[c] for c in codes] if self.class_names is not None
+                           else codes)
+        for name, Z in self._ready().items():
+            df[f"x_{name}"] = Z[idx, 0]
+            df[f"y_{name}"] = Z[idx, 1]
+        if self.metadata is not None:
+            meta = self.metadata.iloc[idx].reset_index(drop=True)
+            for col in meta.columns:
+                df[col] = meta[col].to_numpy()
+        return df
+
+    def save_html(self, path, *, title="t-SimCNE vs t-SNE vs UMAP", thumbnails="auto"):
+        """Write a self-contained HTML file: all panels with linked brushing in the
+        browser (no kernel), hover tooltips with thumbnails, and the metrics table."""
+        from .export_html import save_html
+
+        return save_html(path, self._ready(), labels=self.labels,
+                         class_names=self.class_names, images=self.images,
+                         metadata=self.metadata, metrics=self.metrics(), title=title,
+                         thumbnails=thumbnails)

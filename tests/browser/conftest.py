@@ -213,7 +213,10 @@ class NotebookPage:
         page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
 
     def open(self, name: str) -> None:
-        self.page.goto(f"{self.lab.url}/lab/tree/{name}")
+        # One workspace per notebook: with the default workspace Lab restores notebooks
+        # opened by earlier tests next to this one (a second kernel, hidden outputs).
+        workspace = Path(name).stem.replace(" ", "-")
+        self.page.goto(f"{self.lab.url}/lab/workspaces/{workspace}/tree/{name}")
         # A kernelspec in the metadata makes Lab start the kernel; wait for idle + connected
         # before running anything, or Lab shows a "Select Kernel" dialog.
         self.page.wait_for_function(JS_KERNEL_IDLE, timeout=120_000, polling=250)

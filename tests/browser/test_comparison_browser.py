@@ -1,0 +1,77 @@
+"""MethodComparison: a lasso in one panel selects in all panels, in a real JupyterLab page."""
+
+from __future__ import annotations
+
+import time
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+MONITOR = """\
+import numpy as np
+from tsimcne_widgets import TSimCNE, TrainingMonitor, load_digits
+d = load_digits()
+est = TSimCNE(backbone="small", total_epochs=(2000, 1, 1), batch_size=64,
+              augmentations={"hflip": 0.0}, random_state=0)
+m = TrainingMonitor(estimator=est, data=d.images[:256].numpy(), update_interval=0.1)
+m"""
+
+COMPARISON = """\
+import numpy as np
+from tsimcne_widgets.comparison import MethodComparison
+rng = np.random.default_rng(0)
+emb = {name: rng.random((2000, 2)).astype(np.float32) for name in ("A", "B", "C")}
+comp = MethodComparison(emb, labels=rng.integers(0, 3, 2000), panel_height=300)
+comp"""
+
+
+def write(path, source):
+    nb = new_notebook(cells=[new_code_cell(source)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture(scope="module")
+def comparison(browser, lab):
+    from conftest import NotebookPage
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
+    page = ctx.new_page()
+    page.set_default_timeout(60_000)
+    nbp = NotebookPage(page, lab)
+    write(lab.nbdir / "comparison.ipynb", COMPARISON)
+    nbp.open("comparison.ipynb")
+    nbp.run_all()
+    hosts = page.locator(".tsw-scatter-host")
+    hosts.nth(2).locator("canvas.tsw-canvas").wait_for(state="visible", timeout=120_000)
+    nbp.wait_kernel("print(all(p.wait_rendered(0) for p in comp.panels.values()))",
+                    what="all panels rendered")
+    yield nbp, hosts
+    ctx.close()
+
+
+def test_lasso_in_one_panel_selects_in_all(comparison):
+    nbp, hosts = comparison
+    page = nbp.page
+    host = hosts.nth(1)
+    host.locator("button.tsw-lasso").click()
+    nbp.wait_kernel("print(comp.panels['B'].mouse_mode == 'lasso')", what="lasso mode")
+    canvas = host.locator("canvas.tsw-canvas")
+    canvas.scroll_into_view_if_needed()
+    bb = canvas.bounding_box()
+    x0, y0 = bb["x"] + bb["width"] * 0.3, bb["y"] + bb["height"] * 0.3
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(x0 + bb["width"] * 0.3 * k / 10, y0 + bb["height"] * 0.3 * k / 10)
+        time.sleep(0.02)
+    page.mouse.up()
+    nbp.wait_kernel("print(len(comp.panels['B'].selection) > 0)", what="selection in B")
+    out = nbp.kernel(
+        "a, b, c = (comp.panels[k].selection for k in 'ABC')\n"
+        "print(len(b), np.array_equal(a, b), np.array_equal(c, b))")
+    n, ab, cb = out.split()
+    assert int(n) > 20 and ab == "True" and cb == "True", out

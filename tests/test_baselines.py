@@ -95,3 +95,16 @@ def test_missing_extra_names_the_extra(feats, monkeypatch):
             start(feats, method)
     assert embed(feats, "pca").shape == (160, 2)  # PCA needs no extra
     assert baselines.METHODS == ("tsne", "umap", "pca")
+
+
+def test_stop_keeps_the_partial_tsne_result(feats):
+    import threading
+
+    gate = threading.Event()
+    run = start(feats, "tsne", callback_every=10, n_iter=5000)
+    run.on("snapshot", lambda s: gate.set())
+    assert gate.wait(60)
+    run.stop()
+    Z = run.wait(60)
+    assert run.state == "stopped" and Z.shape == (160, 2)
+    assert run.snapshots[-1].step < 5000

@@ -261,3 +261,21 @@ def test_malicious_pickle_is_refused(tmp_path, monkeypatch):
     torch.save({"format": "something else"}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a tsimcne-widgets checkpoint"):
         TSimCNE.load(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize("name,dim", [("resnet34", 512), ("resnet50", 2048)])
+def test_other_torchvision_resnets_get_the_small_image_stem(name, dim):
+    from tsimcne_widgets.models import build_backbone
+
+    net, feature_dim = build_backbone(name, in_channels=3)
+    assert feature_dim == dim
+    assert net.conv1.stride == (1, 1) and isinstance(net.maxpool, torch.nn.Identity)
+    assert net(torch.zeros(2, 3, 16, 16)).shape == (2, dim)
+
+
+def test_2d_output_keeps_float32_precision_under_bf16_autocast(small_digits):
+    X, _ = small_digits
+    est = fast(mixed_precision=True).fit(X)
+    Z = torch.from_numpy(est.embedding_)
+    # bf16 has 8 mantissa bits; float32 coordinates are almost never exactly bf16 values.
+    assert (Z.bfloat16().float() != Z).float().mean() > 0.9

@@ -124,4 +124,8 @@ class TSimCNEModel(nn.Module):
         return self.backbone((x - self.mean) / self.std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        hidden = self.head.hidden(self.features(x))
+        # The last layer runs in float32 even under bf16 autocast: bf16 keeps 8 bits of
+        # mantissa, far too coarse for 2D coordinates and for the loss computed on them.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self.head.last(hidden.float())

@@ -57,12 +57,16 @@ def main():
         target = "paused" if action == "pause" else "stopped"
         while run.state != target:
             time.sleep(0.0005)
-        print(f"{action}() -> {target}: {1000 * (time.perf_counter() - t0):.1f} ms")
+        print(f"{action}() -> {target}: {1000 * (time.perf_counter() - t0):.1f} ms", flush=True)
         run.stop()
         run.wait()
 
+    # Memory: many snapshots quickly, so a 256-image subset (snapshots cost little).
+    from tsimcne_widgets.data import as_images
+
+    small = as_images(data.images[:256].numpy(), labels=data.labels[:256])
     counter = [0]
-    run = make((100000, 1, 1), args.batch_size, DEMO_LR).start(data, snapshot_every=1e-9)
+    run = make((100000, 1, 1), 64, DEMO_LR).start(small, snapshot_every=1e-9)
     run.on("snapshot", lambda snap: counter.__setitem__(0, counter[0] + 1))
     for mark in (50, 200, 400):
         while counter[0] < mark:

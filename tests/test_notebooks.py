@@ -7,7 +7,7 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
-CI_ENV = {"TSIMCNE_EPOCHS": "2,1,2", "TSIMCNE_CI": "1"}
+CI_ENV = {"TSIMCNE_EPOCHS": "2,1,2", "TSIMCNE_CI": "1", "TSIMCNE_FAKE_CIFAR": "1"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -286,7 +286,7 @@ class TSimCNE(BaseEstimator):
         snapshot_every : float or 'epoch', default=0.5
             Seconds between snapshots (checked at batch boundaries), or 'epoch' for one
             at every epoch end. The time-based interval is stretched so that snapshots
-            cost at most about 10% of training time. A snapshot is always taken at the
+            cost at most about 7% of training time. A snapshot is always taken at the
             start and at the end of every stage. 0 or None: only those.
         restart : bool, default=False
             Start from scratch. Otherwise a stopped run (or a loaded checkpoint)

@@ -18,6 +18,16 @@ def fast(**kw):
     return TSimCNE(**{**FAST, **kw})
 
 
+def ready_trainer(est, X):
+    """Set ``est`` up for ``X`` without training; return its step-by-step trainer."""
+    from tsimcne_widgets.data import as_images
+
+    data = as_images(X)
+    est._initialize(data)
+    est._trainer.set_images(data.images)
+    return est._trainer, data
+
+
 def test_init_only_stores_parameters():
     est = TSimCNE(batch_size=-3, lr="nonsense", backbone="vgg")
     assert est.get_params()["batch_size"] == -3
@@ -71,12 +81,7 @@ def test_same_random_state_same_embedding(small_digits, precision):
 def test_every_stage_changes_the_weights(small_digits):
     X, _ = small_digits
     est = fast(total_epochs=(1, 1, 1))
-    from tsimcne_widgets.data import as_images
-
-    data = as_images(X)
-    est._initialize(data)
-    tr = est._trainer
-    tr.set_images(data.images)
+    tr, _ = ready_trainer(est, X)
 
     def snapshot():
         return {k: v.detach().clone() for k, v in est.model_.state_dict().items()}
@@ -189,13 +194,8 @@ def test_mixed_precision_resolution(small_digits):
 
 def test_non_finite_loss_stops_with_a_clear_message(small_digits):
     X, _ = small_digits
-    from tsimcne_widgets.data import as_images
-
     est = fast(total_epochs=(2, 1, 1))
-    data = as_images(X)
-    est._initialize(data)
-    tr = est._trainer
-    tr.set_images(data.images)
+    tr, _ = ready_trainer(est, X)
     for _ in range(5):
         tr.step()
     before = {k: v.clone() for k, v in est.model_.state_dict().items()}
@@ -229,8 +229,7 @@ def test_resume_from_saved_position_matches_uninterrupted_run(tmp_path, small_di
     full = fast(**kw).fit(X)
 
     part = fast(**kw)
-    part._initialize(data)
-    part._trainer.set_images(data.images)
+    ready_trainer(part, X)
     for _ in range(7):  # 3 steps per epoch: stop mid-epoch in stage 2
         part._record(part._trainer.step())
     part.save(tmp_path / "mid.pt")

@@ -1,8 +1,8 @@
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
+from _helpers import wait_for
 
 from tsimcne_widgets import Augmentations, TSimCNE
 from tsimcne_widgets.explorer import Explorer
@@ -12,13 +12,6 @@ PARAMS = {"backbone": "small", "batch_size": 30, "total_epochs": (2, 1, 2),
           "augmentations": Augmentations(hflip=0), "random_state": 0}
 
 
-def wait_for(pred, timeout=30):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_explorer_trains_and_exposes_results(small_digits):

@@ -1,6 +1,6 @@
-import time
 
 import pytest
+from _helpers import wait_for
 
 from tsimcne_widgets import Augmentations, TSimCNE
 from tsimcne_widgets.monitor import TrainingMonitor
@@ -9,13 +9,6 @@ FAST = {"backbone": "small", "batch_size": 30, "augmentations": Augmentations(hf
         "random_state": 0}
 
 
-def wait_for(pred, timeout=30):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def buttons(m):

@@ -9,6 +9,7 @@ from dataclasses import FrozenInstanceError
 import numpy as np
 import pytest
 import torch
+from _helpers import wait_for
 
 from tsimcne_widgets import Augmentations, TSimCNE
 from tsimcne_widgets.run import TrainingRun
@@ -22,13 +23,6 @@ def fast(**kw):
     return TSimCNE(**{**FAST, **kw})
 
 
-def wait_for(pred, timeout=30):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_start_returns_at_once_and_wait_returns_the_estimator(small_digits):

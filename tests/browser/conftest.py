@@ -276,3 +276,15 @@ def notebook_page(browser, lab, request):
         ctx.close()
     except Exception:  # noqa: BLE001 - browser already gone
         pass
+
+
+def write_notebook(path: Path, source: str) -> None:
+    """A one-cell notebook with kernelspec metadata (without it Lab asks for a kernel)."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell(source)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nbformat.write(nb, str(path))

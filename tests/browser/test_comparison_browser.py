@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import time
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
-
-MONITOR = """\
-import numpy as np
-from tsimcne_widgets import TSimCNE, TrainingMonitor, load_digits
-d = load_digits()
-est = TSimCNE(backbone="small", total_epochs=(2000, 1, 1), batch_size=64,
-              augmentations={"hflip": 0.0}, random_state=0)
-m = TrainingMonitor(estimator=est, data=d.images[:256].numpy(), update_interval=0.1)
-m"""
+from conftest import NotebookPage, write_notebook
 
 COMPARISON = """\
 import numpy as np
@@ -26,23 +16,13 @@ comp = MethodComparison(emb, labels=rng.integers(0, 3, 2000), panel_height=300)
 comp"""
 
 
-def write(path, source):
-    nb = new_notebook(cells=[new_code_cell(source)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    nbformat.write(nb, str(path))
-
-
 @pytest.fixture(scope="module")
 def comparison(browser, lab):
-    from conftest import NotebookPage
-
     ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
     page = ctx.new_page()
     page.set_default_timeout(60_000)
     nbp = NotebookPage(page, lab)
-    write(lab.nbdir / "comparison.ipynb", COMPARISON)
+    write_notebook(lab.nbdir / "comparison.ipynb", COMPARISON)
     nbp.open("comparison.ipynb")
     nbp.run_all()
     hosts = page.locator(".tsw-scatter-host")

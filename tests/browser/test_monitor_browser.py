@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from conftest import write_notebook
 
 MONITOR = """\
 import numpy as np
@@ -17,26 +16,9 @@ est = TSimCNE(backbone="small", total_epochs=(2000, 1, 1), batch_size=64,
 m = TrainingMonitor(estimator=est, data=d.images[:256].numpy(), update_interval=0.1)
 m"""
 
-COMPARISON = """\
-import numpy as np
-from tsimcne_widgets.comparison import MethodComparison
-rng = np.random.default_rng(0)
-emb = {name: rng.random((2000, 2)).astype(np.float32) for name in ("A", "B", "C")}
-comp = MethodComparison(emb, labels=rng.integers(0, 3, 2000), panel_height=300)
-comp"""
-
-
-def write(path, source):
-    nb = new_notebook(cells=[new_code_cell(source)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    nbformat.write(nb, str(path))
-
-
 @pytest.fixture(scope="module")
 def monitor(notebook_page, lab):
-    write(lab.nbdir / "monitor.ipynb", MONITOR)
+    write_notebook(lab.nbdir / "monitor.ipynb", MONITOR)
     notebook_page.open("monitor.ipynb")
     notebook_page.run_all()
     box = notebook_page.page.locator(".tsw-monitor")

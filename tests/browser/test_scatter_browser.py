@@ -9,10 +9,9 @@ from __future__ import annotations
 import io
 import time
 
-import nbformat
 import numpy as np
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from conftest import write_notebook
 from PIL import Image
 
 N = 5000
@@ -32,14 +31,6 @@ w = EmbeddingScatter(xy, labels=labels, images=images, title="browser test",
 w"""
 
 
-def write_notebook(path):
-    nb = new_notebook(cells=[new_code_cell(SETUP)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    nbformat.write(nb, str(path))
-
-
 def screenshot_rgb(locator):
     """An element screenshot as (h, w, 3) uint8: works for WebGL canvases too."""
     return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB"))
@@ -51,7 +42,7 @@ def ink(rgb, bg=(255, 255, 255)):
 
 @pytest.fixture(scope="module")
 def scatter(notebook_page, lab):
-    write_notebook(lab.nbdir / "scatter.ipynb")
+    write_notebook(lab.nbdir / "scatter.ipynb", SETUP)
     nbp = notebook_page
     nbp.open("scatter.ipynb")
     nbp.run_all()

@@ -15,6 +15,7 @@ from collections import deque
 
 import numpy as np
 
+from ._runbase import RunBase
 from .snapshots import Snapshot
 
 __all__ = ["METHODS", "embed", "start", "BaselineRun"]
@@ -130,7 +131,7 @@ def embed(features, method: str, *, random_state=0, pca="auto", callback=None,
     return np.asarray(Z, dtype=np.float32)
 
 
-class BaselineRun:
+class BaselineRun(RunBase):
     """A baseline computed in a background thread; see :func:`start`.
 
     Offers ``state`` ('running', 'stopping', 'stopped', 'finished', 'failed'),
@@ -159,32 +160,6 @@ class BaselineRun:
         self.errors: list[BaseException] = []
         self._thread = threading.Thread(target=self._work, daemon=True,
                                         name=f"tsimcne-{method}")
-
-    @property
-    def state(self) -> str:
-        with self._lock:
-            return self._state
-
-    @property
-    def snapshots(self) -> list[Snapshot]:
-        with self._lock:
-            return list(self._snapshots)
-
-    @property
-    def latest(self) -> Snapshot | None:
-        with self._lock:
-            return self._snapshots[-1] if self._snapshots else None
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def on(self, event, callback) -> BaselineRun:
-        if event not in self.EVENTS:
-            raise ValueError(f"event must be one of {', '.join(self.EVENTS)}, got {event!r}.")
-        with self._lock:
-            self._callbacks[event].append(callback)
-        return self
 
     def _fire(self, event, payload) -> None:
         with self._lock:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._runbase import RunBase
 from .snapshots import Snapshot, StablePCA
 from .training import NonFiniteLossError
 
@@ -82,13 +83,16 @@ class Progress:
         return self.steps_done / self.total_steps if self.total_steps else 0.0
 
 
-class TrainingRun:
+class TrainingRun(RunBase):
     """A t-SimCNE training run in a background thread. Create it with
     :meth:`TSimCNE.start`; do not instantiate it directly.
 
     Stop a run with ``run.stop()`` (idempotent; it takes effect at the next batch
     boundary). Interrupting ``run.wait()`` with Ctrl-C / the notebook's stop button
     stops the run too. Interpreter exit stops every live run.
+
+    ``state`` is one of 'idle', 'running', 'paused', 'stopping', 'stopped', 'finished',
+    'failed'.
 
     Attributes
     ----------
@@ -101,6 +105,8 @@ class TrainingRun:
     labels : ndarray or None
         Labels given to ``start``, for live views.
     """
+
+    EVENTS = EVENTS
 
     def __init__(self, estimator, data, *, snapshot_every=0.5, max_snapshots=200,
                  snapshot_points=None, checkpoint_every=None, checkpoint_dir=None):
@@ -134,32 +140,10 @@ class TrainingRun:
 
     # -- public API ---------------------------------------------------------------------
     @property
-    def state(self) -> str:
-        """One of 'idle', 'running', 'paused', 'stopping', 'stopped', 'finished', 'failed'."""
-        with self._lock:
-            return self._state
-
-    @property
     def progress(self) -> Progress:
         """The latest :class:`Progress` record (safe to read from any thread)."""
         with self._lock:
             return self._progress
-
-    @property
-    def snapshots(self) -> list[Snapshot]:
-        with self._lock:
-            return list(self._snapshots)
-
-    @property
-    def latest(self) -> Snapshot | None:
-        """The newest snapshot, or None."""
-        with self._lock:
-            return self._snapshots[-1] if self._snapshots else None
-
-    @property
-    def exception(self) -> BaseException | None:
-        """The exception that failed the run, or None."""
-        return self._exc
 
     def on(self, event: str, callback: Callable) -> TrainingRun:
         """Call ``callback(payload)`` on ``event``, off the training thread.
@@ -168,13 +152,7 @@ class TrainingRun:
         :class:`Progress`; 'finished' and 'stopped' the run; 'failed' the exception.
         A callback that raises is reported with a warning and kept in ``errors``.
         """
-        if event not in EVENTS:
-            raise ValueError(f"event must be one of {', '.join(EVENTS)}, got {event!r}.")
-        if not callable(callback):
-            raise TypeError(f"callback must be callable, got {type(callback).__name__}.")
-        with self._lock:
-            self._callbacks[event].append(callback)
-        return self
+        return super().on(event, callback)
 
     def pause(self) -> None:
         """Pause at the next batch boundary."""
@@ -220,10 +198,6 @@ class TrainingRun:
         if self._exc is not None:
             raise self._exc.with_traceback(self._exc.__traceback__)
         return self.estimator
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
 
     def __repr__(self) -> str:
         p = self.progress

@@ -16,13 +16,12 @@ from tsimcne_widgets.run import TrainingRun
 from tsimcne_widgets.snapshots import StablePCA
 
 FAST = {"backbone": "small", "total_epochs": (2, 1, 1), "batch_size": 30,
-        "augmentations": Augmentations(hflip=0), "random_state": 0, "mixed_precision": False}
+        "augmentations": Augmentations(hflip=0), "random_state": 0, "mixed_precision": False,
+        "device": "cpu"}  # bitwise reproducibility is a CPU property; CUDA has atomics
 
 
 def fast(**kw):
     return TSimCNE(**{**FAST, **kw})
-
-
 
 
 def test_start_returns_at_once_and_wait_returns_the_estimator(small_digits):

@@ -96,7 +96,9 @@ class TSimCNE(BaseEstimator):
         Batch size of ``transform`` and ``backbone_features``.
     random_state : int, RandomState or None, default=None
         Seeds initialisation, batches and augmentations. The same int gives the same
-        embedding on a CPU.
+        embedding, bit for bit, on a CPU. On CUDA some kernels (e.g. the backward pass of
+        the augmentations' ``grid_sample``) accumulate in a non-deterministic order, so
+        repeated GPU runs agree only approximately.
     verbose : bool, default=False
         Show a tqdm progress bar during ``fit``.
 

@@ -11,10 +11,21 @@ tell which submitted frame it shows. Reported:
     the time until the last frame is on screen,
   - page fps (requestAnimationFrame) and the longest frame gap,
   - Jupyter server RSS before/after, and websocket bytes per applied update.
+With ``--widget jscatter`` (or ``both``) the same stream is run against jupyter-scatter 1.0.1
+(optional; ``pip install jupyter-scatter==1.0.1`` into the venv, it is not a dependency):
+``jscatter.Scatter(x='x', y='y', data=df, color_by='label', height=400)`` with
+``options(transition_points=False)``, updated through the public ``scatter.xy(x, y)``
+(``--jscatter-mode points`` also sets the raw ``scatter.widget.points`` trait). jscatter has no
+badge, so the frame on screen is told by a fingerprint: the float32 NDC coordinates of points 0
+and 1 that the kernel sends with each update, read from the arguments of regl-scatterplot's
+``draw()`` in the page; a frame counts as on screen when that ``draw()`` resolves. jscatter does
+not coalesce, so after the kernel stops the page gets up to ``--catchup`` s to show the last
+update; if it does not, the time to the last frame is reported as ">= wait".
 Render: time from running the cell to the first drawn frame, and rAF frame times while
 panning with the mouse, for 100,000 and 1,000,000 points.
 
 Run:  .venv/bin/python bench/stream_bench.py [--n 60000] [--duration 15] [--render 100000 1000000]
+      .venv/bin/python bench/stream_bench.py --widget both --rate 0 --render --repeat 2
 """
 
 from __future__ import annotations
@@ -67,6 +78,79 @@ threading.Thread(target=_stream, daemon=True).start()
 print("READY")""",
 ]
 
+# jupyter-scatter, built as in ../shared/examples/stream-bench (ANCHOR.md section 2). The kernel
+# thread records per update (send time, seq, float32 NDC x/y of points 0 and 1) and writes the list
+# to a file, because kernel round trips queue behind jscatter's backlog on the websocket.
+JSCATTER_CELLS = [
+    """import threading, time, json
+import numpy as np, pandas as pd, jscatter
+N = {n}
+rng = np.random.default_rng(0)
+df = pd.DataFrame({{'x': rng.standard_normal(N), 'y': rng.standard_normal(N),
+                   'label': pd.Categorical(rng.integers(0, 10, N).astype(str))}})
+scatter = jscatter.Scatter(x='x', y='y', data=df, color_by='label', height=400)
+scatter.options(transition_points=False)
+scatter.show()""",
+    """MODE = {mode!r}  # 'xy': public scatter.xy(x, y); 'points': raw synced trait
+go = threading.Event(); done = threading.Event()
+sent = []  # (time.time(), seq, fingerprint) per submitted update
+call_s = []
+def _fp(a):
+    return [float(np.float32(v)) for v in (a[0, 0], a[0, 1], a[1, 0], a[1, 1])]
+def _stream():
+    try:
+        go.wait()
+        x = df['x'].to_numpy().copy(); y = df['y'].to_numpy().copy()
+        pts = np.asarray(scatter.widget.points, dtype=np.float32).copy()
+        k = 0; t0 = time.perf_counter()
+        while time.perf_counter() - t0 < {duration}:
+            k += 1
+            if MODE == 'xy':
+                x += rng.normal(0, 0.01, N); y += rng.normal(0, 0.01, N)
+                t = time.time(); c = time.perf_counter()
+                scatter.xy(x, y)
+                call_s.append(time.perf_counter() - c)
+                sent.append((t, k, _fp(scatter.widget.points)))
+            else:
+                pts[:, :2] += rng.normal(0, 0.002, (N, 2)).astype(np.float32)
+                np.clip(pts[:, :2], -1.0, 1.0, out=pts[:, :2])
+                t = time.time(); c = time.perf_counter()
+                scatter.widget.points = pts.copy()
+                call_s.append(time.perf_counter() - c)
+                sent.append((t, k, _fp(pts)))
+        sent.append((time.time(), -1, None))
+    finally:
+        with open({sent_path!r} + '.tmp', 'w') as f:
+            json.dump(dict(sent=sent,
+                           call_ms_median=1e3 * float(np.median(call_s)) if call_s else None,
+                           transition_points=bool(scatter.widget.transition_points)), f)
+        import os; os.replace({sent_path!r} + '.tmp', {sent_path!r})
+        done.set()
+threading.Thread(target=_stream, daemon=True).start()
+print("READY")""",
+]
+
+# jscatter's view keeps the regl-scatterplot instance as `container.api`
+JS_JSC_READY = """(n) => { const c = [...document.querySelectorAll('.jp-OutputArea-output div')]
+  .find(d => d.api && d.api.subscribe); if (!c) return false;
+  try { const p = c.api.get('points'); return !!p && p.length === n; }
+  catch (e) { return false; } }"""
+
+# wrap regl-scatterplot's draw(): jscatter calls it once per points update; the frame is on
+# screen when the promise resolves (rendered and copied into the widget's canvas)
+JS_JSC_RECORD = """() => { const S = window.__S = {raf: [], frames: [], calls: 0, rejected: 0};
+  const api = [...document.querySelectorAll('.jp-OutputArea-output div')]
+    .find(d => d.api && d.api.subscribe).api;
+  const orig = api.draw;
+  api.draw = function (pts, opts) {
+    S.calls++;
+    const fp = pts && pts.length > 1 ? [pts[0][0], pts[0][1], pts[1][0], pts[1][1]] : null;
+    const r = orig.call(this, pts, opts);
+    r.then(() => S.frames.push([Date.now(), fp]), () => S.rejected++);
+    return r; };
+  const loop = () => { S.raf.push(Date.now()); requestAnimationFrame(loop); };
+  requestAnimationFrame(loop); }"""
+
 RENDER_CELLS = ["""import numpy as np, time
 from tsimcne_widgets.scatter import EmbeddingScatter
 rng = np.random.default_rng(0)
@@ -82,7 +166,8 @@ INIT = r"""(() => {
       const d = ev.data;
       const n = typeof d === 'string' ? d.length : (d.byteLength ?? d.size);
       window.__WS.push([Date.now(), n]);
-    }); } }
+    }); if (String(a[0]).includes('/api/kernels/')) this.addEventListener('close',
+      (ev) => (window.__WSC = window.__WSC || []).push([Date.now(), ev.code])); } }
   window.WebSocket = Hooked;
 })();"""
 
@@ -239,6 +324,148 @@ def bench_stream(browser, url, nbdir, server_pid, n, duration, rate):
     return out
 
 
+def kernel_ids(url):
+    with urllib.request.urlopen(url + "/api/kernels", timeout=10) as r:
+        return [k["id"] for k in json.load(r)]
+
+
+def delete_kernels(url):
+    for kid in kernel_ids(url):
+        req = urllib.request.Request(f"{url}/api/kernels/{kid}", method="DELETE")
+        try:
+            urllib.request.urlopen(req, timeout=60).read()
+        except OSError as e:
+            print("kernel delete failed:", e, file=sys.stderr)
+
+
+def bench_stream_jscatter(browser, url, nbdir, server_pid, n, duration, mode, catchup, log):
+    """The stream of bench_stream, against jupyter-scatter; same definitions of the figures."""
+    name = f"jscatter_{mode}_{int(time.time())}"
+    sent_path = str(nbdir / f"{name}_sent.json")
+    write_nb(nbdir / f"{name}.ipynb", [c.format(n=n, duration=duration, mode=mode,
+                                                sent_path=sent_path) for c in JSCATTER_CELLS])
+    log_pos = log.stat().st_size
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
+    ctx.add_init_script(INIT)
+    page = ctx.new_page()
+    page.set_default_timeout(180_000)
+    console = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text[:160]}"))
+    page.on("pageerror", lambda e: console.append(f"pageerror: {str(e)[:160]}"))
+    open_and_run(page, url, f"{name}.ipynb")
+    page.wait_for_function(JS_JSC_READY, arg=n, polling=250)
+    page.locator(".jp-OutputArea-output", has_text="READY").wait_for()
+    page.evaluate(JS_JSC_RECORD)
+    time.sleep(2)
+    rss0 = rss_mb(server_pid)
+    page.evaluate("() => { window.__WS.length = 0; }")
+    # do not await the reply: it would queue behind the streamed updates
+    page.evaluate("""() => { const k = window.jupyterapp.shell.currentWidget.sessionContext
+      .session.kernel; k.requestExecute({code: 'go.set()', silent: true}); }""")
+    t_go = time.time()
+    rss_peak = rss0
+    k_info = None
+    # the kernel thread writes its log to disk when it stops; no kernel round trip needed
+    while time.time() < t_go + duration + 30:
+        time.sleep(1)
+        rss_peak = max(rss_peak, rss_mb(server_pid))
+        if os.path.exists(sent_path):
+            with open(sent_path) as f:
+                k_info = json.load(f)
+            break
+    if k_info is None:
+        raise RuntimeError("jscatter stream thread did not finish")
+    sent = k_info["sent"]
+    sub = {k: (t, tuple(fp)) for t, k, fp in sent if k > 0}
+    by_fp = {fp: (t, k) for k, (t, fp) in sub.items()}
+    t_start, t_stop = sent[0][0], sent[-1][0]
+    last_seq = max(sub)
+    last_fp = sub[last_seq][1]
+    # catch-up: up to `catchup` s after the kernel stopped for the last update to be on screen
+    caught_up = False
+    while time.time() < t_stop + catchup:
+        rss_peak = max(rss_peak, rss_mb(server_pid))
+        if rss_peak > 9000:  # guard: stop waiting if the server balloons past 9 GB
+            break
+        shown = page.evaluate("() => window.__S.frames.slice(-8).map(f => f[1])")
+        if any(fp is not None and tuple(fp) == last_fp for fp in shown):
+            caught_up = True
+            break
+        time.sleep(1)
+    t_wait_end = time.time()
+    time.sleep(2)  # let the last frame land
+    rss1 = rss_mb(server_pid)
+    S = page.evaluate("() => window.__S")
+    ws = page.evaluate("() => window.__WS")
+    wsc = page.evaluate("() => window.__WSC || []")
+    t_end = t_wait_end + 2
+    with open(log, "rb") as f:
+        f.seek(log_pos)
+        srv = f.read().decode(errors="replace")
+    ctx.close()
+    delete_kernels(url)
+    time.sleep(1)
+    with open(log, "rb") as f:
+        f.seek(log_pos)
+        srv_all = f.read().decode(errors="replace")
+
+    frames = []  # (time on screen, seq)
+    unmatched = 0
+    for t, fp in S["frames"]:
+        m = by_fp.get(tuple(fp)) if fp else None
+        if m is None:
+            unmatched += 1
+        else:
+            frames.append((t / 1000, m[1]))
+    frames = [f for f in frames if f[0] <= t_end]
+    during = [f for f in frames if t_start <= f[0] <= t_stop]
+    shown_at_stop = max((f for f in frames if f[0] <= t_stop), default=None)
+    last_shown = max(frames, default=None)
+    last_on_screen = next((t for t, k in frames if k == last_seq), None)
+    raf = [r / 1000 for r in S["raf"] if t_start * 1000 <= r <= t_stop * 1000]
+    raf_d = gaps(raf)
+    ws_bytes = sum(b for t, b in ws if t_start * 1000 <= t <= t_end * 1000)
+    applied = [f for f in frames if f[0] >= t_start]
+    seqs = [k for _, k in applied]
+    waited = t_wait_end - t_stop
+    return {
+        "widget": f"jscatter-{mode}",
+        "n": n,
+        "submitted": len(sub),
+        "applied_per_s": len(during) / (t_stop - t_start),
+        "staleness_at_end_s": (t_stop - sub[shown_at_stop[1]][0]) if shown_at_stop else None,
+        "last_frame_on_screen_after_s": (last_on_screen - t_stop) if last_on_screen
+        else f">= {waited:.1f}",
+        "caught_up": caught_up,
+        "catchup_wait_s": round(waited, 1),
+        # age of the newest update on screen when the wait ended (>= staleness if not caught up)
+        "staleness_at_end_of_wait_s": None if caught_up or last_shown is None
+        else t_wait_end - sub[last_shown[1]][0],
+        "page_fps": len(raf) / max(raf[-1] - raf[0], 1e-9) if len(raf) > 1 else 0.0,
+        "max_frame_gap_s": max(raf_d) if raf_d else None,
+        "server_rss_mb": [round(rss0), round(rss_peak), round(rss1)],
+        "bytes_per_applied_update": ws_bytes / max(len(applied), 1),
+        "bytes_8N": 8 * n,
+        "applied_total": len(applied),
+        "applied_in_order": seqs == sorted(seqs),
+        "not_shown_by_end_of_wait": len(sub) - len(set(seqs)),
+        "draw_calls": S["calls"], "draw_rejected": S["rejected"], "draws_unmatched": unmatched,
+        "kernel_updates_per_s": len(sub) / (t_stop - t_start),
+        "kernel_call_ms_median": k_info["call_ms_median"],
+        "transition_points": k_info["transition_points"],
+        "ws_closes_after_stop_s": [round(t / 1000 - t_stop, 1) for t, _ in wsc
+                                   if t / 1000 > t_start],
+        "server_ping_timeouts": srv.count("ping timeout"),
+        "server_ws_closed_errors": srv.count("WebSocketClosedError"),
+        # queued writes that fail when the page and kernel are closed with a backlog
+        "server_ws_closed_errors_at_teardown": srv_all.count("WebSocketClosedError")
+        - srv.count("WebSocketClosedError"),
+        "console_warn_err": sorted({c for c in console if not c.startswith(("log", "debug",
+                                                                             "info"))})[:6],
+        "stream_s": t_stop - t_start,
+    }
+
+
 def bench_render(browser, url, nbdir, n):
     name = f"render_{n}.ipynb"
     write_nb(nbdir / name, [c.format(n=n) for c in RENDER_CELLS])
@@ -276,6 +503,19 @@ def bench_render(browser, url, nbdir, n):
             "pan_frame_ms_max": d[-1] if d else None, "pan_s": pan_s, "frames": len(raf)}
 
 
+def stop_lab(proc, root):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=60_000)
@@ -283,29 +523,56 @@ def main():
     ap.add_argument("--rate", type=float, default=10.0, help="max_rate of the widget")
     ap.add_argument("--render", type=int, nargs="*", default=[100_000, 1_000_000])
     ap.add_argument("--no-stream", action="store_true")
+    ap.add_argument("--widget", choices=["ours", "jscatter", "both"], default="ours",
+                    help="which widget(s) to stream (render is measured for ours only)")
+    ap.add_argument("--jscatter-mode", choices=["xy", "points", "both"], default="xy",
+                    help="jscatter update path: public xy() and/or the raw points trait")
+    ap.add_argument("--catchup", type=float, default=60.0,
+                    help="max s to wait after the kernel stops for jscatter's last frame")
+    ap.add_argument("--repeat", type=int, default=1, help="stream runs per widget (interleaved)")
     args = ap.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="stream-bench-"))
-    proc, url, nbdir = start_lab(root)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            if not args.no_stream:
-                r = bench_stream(browser, url, nbdir, proc.pid, args.n, args.duration, args.rate)
-                print(json.dumps(r, indent=1), flush=True)
-            for n in args.render:
-                print(json.dumps(bench_render(browser, url, nbdir, n), indent=1), flush=True)
-            browser.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        shutil.rmtree(root, ignore_errors=True)
+    runs = []
+    if not args.no_stream:
+        if args.widget in ("ours", "both"):
+            runs.append("ours")
+        if args.widget in ("jscatter", "both"):
+            try:
+                import jscatter  # noqa: F401
+            except ImportError as e:
+                print(f"SKIP jupyter-scatter: `import jscatter` failed ({e}); install it into the "
+                      "venv with `pip install jupyter-scatter==1.0.1` to benchmark it.", flush=True)
+            else:
+                modes = ["xy", "points"] if args.jscatter_mode == "both" else [args.jscatter_mode]
+                runs += [f"jscatter-{m}" for m in modes]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        for rep in range(args.repeat):
+            for which in runs:
+                # a fresh Jupyter server per stream, so that its memory figures are its own
+                root = Path(tempfile.mkdtemp(prefix="stream-bench-"))
+                proc, url, nbdir = start_lab(root)
+                try:
+                    if which == "ours":
+                        r = bench_stream(browser, url, nbdir, proc.pid, args.n, args.duration,
+                                         args.rate)
+                    else:
+                        r = bench_stream_jscatter(browser, url, nbdir, proc.pid, args.n,
+                                                  args.duration, which.split("-")[1],
+                                                  args.catchup, root / "lab.log")
+                    r.setdefault("widget", which)
+                    r["run"] = rep + 1
+                    print(json.dumps(r, indent=1), flush=True)
+                finally:
+                    stop_lab(proc, root)
+        if args.render:
+            root = Path(tempfile.mkdtemp(prefix="stream-bench-"))
+            proc, url, nbdir = start_lab(root)
+            try:
+                for n in args.render:
+                    print(json.dumps(bench_render(browser, url, nbdir, n), indent=1), flush=True)
+            finally:
+                stop_lab(proc, root)
+        browser.close()
 
 
 if __name__ == "__main__":

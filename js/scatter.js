@@ -44,6 +44,9 @@ function u32Bytes(arr) {
 }
 
 const CSS = `
+/* In a flex row or grid cell the widget may shrink below its drawn size; the plot then
+   follows (ResizeObserver in render). A class rule, since ipywidgets' Layout owns el.style. */
+.tsw-scatter-host { min-width: 0; max-width: 100%; }
 .tsw-scatter { --tsw-bg: var(--jp-layout-color0, #fff); --tsw-fg: var(--jp-ui-font-color1, #222);
   --tsw-muted: var(--jp-ui-font-color2, #666); --tsw-border: var(--jp-border-color2, #ddd);
   --tsw-panel: var(--jp-layout-color1, #fff);
@@ -52,8 +55,9 @@ const CSS = `
   padding: 6px; box-sizing: border-box; max-width: 100%; }
 .tsw-scatter.tsw-dark { --tsw-bg: #111; --tsw-fg: #eee; --tsw-muted: #aaa; --tsw-border: #444;
   --tsw-panel: #1b1b1b; }
-.tsw-head { display: flex; align-items: center; gap: 8px; margin-bottom: 4px; min-height: 22px; }
-.tsw-title { font-weight: 600; font-size: 13px; }
+.tsw-head { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 8px;
+  margin-bottom: 4px; min-height: 22px; }
+.tsw-title { font-weight: 600; font-size: 13px; white-space: nowrap; }
 .tsw-badge { padding: 1px 6px; border-radius: 9px; border: 1px solid var(--tsw-border); }
 .tsw-badge:empty { display: none; }
 .tsw-preview { background: #f0ad4e; color: #222; padding: 1px 6px; border-radius: 9px;
@@ -71,7 +75,12 @@ const CSS = `
 .tsw-tip img { display: block; image-rendering: pixelated; width: 64px; height: 64px;
   margin-top: 4px; }
 .tsw-tip table { border-collapse: collapse; } .tsw-tip td { padding: 0 4px 0 0; }
-.tsw-legend { max-height: 420px; overflow-y: auto; min-width: 90px; }
+.tsw-legend { max-height: 420px; overflow-y: auto; overflow-x: hidden; width: 122px; flex: none; }
+.tsw-legend-name { overflow: hidden; text-overflow: ellipsis; }
+/* Narrow widgets (comparison panels, split views): the legend wraps under the plot. */
+.tsw-below .tsw-body { flex-direction: column; gap: 4px; }
+.tsw-below .tsw-legend { display: flex; flex-wrap: wrap; gap: 0 8px; width: auto;
+  max-height: 90px; }
 .tsw-legend-item { display: flex; align-items: center; gap: 5px; cursor: pointer;
   padding: 1px 2px; user-select: none; white-space: nowrap; }
 .tsw-legend-item.tsw-off { opacity: 0.35; text-decoration: line-through; }
@@ -157,12 +166,23 @@ function render({ model, el }) {
   let width = 0;
   let height = 0;
 
+  // An explicit `width` is the plot's width; width 0 fills the widget's own width (the
+  // output area, a grid cell, a flex share), with the legend beside the plot, or under it
+  // where that would leave the plot narrower than LEGEND_BELOW px.
+  const SIDE_LEGEND = 130; // .tsw-legend width + the body's gap
+  const FRAME = 14; // .tsw-scatter padding and border
+  const LEGEND_BELOW = 360;
   function applySize() {
-    // An explicit width is taken as is; otherwise fill the output area next to the legend.
-    const avail = Math.max(200, Math.min(el.clientWidth || 640, 900) - legendWidth() - 30);
-    const w = model.get("width") || avail;
+    const explicit = model.get("width");
+    const total = Math.min(el.clientWidth || 660, 1100);
+    const hasLegend = model.get("_label_kind") !== "none";
+    const below = !explicit && hasLegend && total - SIDE_LEGEND - FRAME < LEGEND_BELOW;
+    root.classList.toggle("tsw-below", below);
+    const side = hasLegend && !below ? SIDE_LEGEND : 0;
+    const w = explicit || Math.max(160, total - side - FRAME);
     const hh = model.get("height") || 450;
-    if (w === width && hh === height) return false;
+    // Ignore tiny changes: a widget sized by its content must not creep a few px per frame.
+    if (Math.abs(w - width) < 8 && hh === height) return false;
     width = w;
     height = hh;
     canvas.style.width = `${w}px`;
@@ -172,9 +192,6 @@ function render({ model, el }) {
     renderer.resize(w, hh);
     renderer.refresh();
     return true;
-  }
-  function legendWidth() {
-    return model.get("_label_kind") === "none" ? 0 : 130;
   }
   applySize();
 
@@ -229,7 +246,10 @@ function render({ model, el }) {
       if (y > y1) y1 = y;
     }
     if (!(x1 >= x0)) { x0 = -1; x1 = 1; y0 = -1; y1 = 1; }
-    const span = Math.max(x1 - x0, y1 - y0) || 1;
+    // regl-scatterplot shows y in [-1, 1] and x in [-w/h, w/h]: fit the data box to both,
+    // so that tall or narrow plots do not cut points off at the sides.
+    const aspect = width / height || 1;
+    const span = Math.max((x1 - x0) / aspect, y1 - y0) || 1;
     norm = { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, s: 1.9 / span };
     for (let i = 0; i < m; i++) {
       buf[4 * i] = (xy[i] - norm.cx) * norm.s;
@@ -390,7 +410,7 @@ function render({ model, el }) {
         const sw = h("span", "tsw-swatch");
         sw.style.background = colors[k % colors.length];
         item.append(sw, h("span", "tsw-legend-name", name));
-        item.title = "Click to hide or show";
+        item.title = `${name}: click to hide or show`;
         item.addEventListener("click", () => {
           const now = new Set(model.get("hidden"));
           if (now.has(k)) now.delete(k); else now.add(k);
@@ -523,10 +543,11 @@ function render({ model, el }) {
 
   // ---------------------------------------------------------------- model listeners
   const onFrame = () => requestDraw({ positions: true, frame: model.get("_frame"), animate: model.get("_animate") });
-  const onColours = () => { applyStyle(); updateLegend(); requestDraw({ positions: true }); };
+  const onColours = () => { applyStyle(); updateLegend(); onSize(); requestDraw({ positions: true }); };
   const onStyle = () => { applyStyle(); requestDraw({}); };
   const onHidden = () => { updateLegend(); requestDraw({}); };
-  const onSize = () => { if (applySize()) { sp.set({ width, height }); requestDraw({}); } };
+  // Positions are refitted: their normalisation depends on the plot's aspect ratio.
+  const onSize = () => { if (applySize()) { sp.set({ width, height }); requestDraw({ positions: true }); } };
   const listeners = [
     ["change:_frame", onFrame],
     ["change:_labels change:_colors change:_categories change:_label_kind change:_value_range", onColours],

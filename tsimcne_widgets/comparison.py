@@ -78,7 +78,9 @@ class MethodComparison(W.VBox):
             self.panels[name] = panel
         self.table = W.HTML("<i>computing metrics…</i>")
         grid = W.GridBox(list(self.panels.values()), layout=W.Layout(
-            grid_template_columns=f"repeat({min(columns, len(self.panels))}, 1fr)"))
+            # minmax(0, ...): the panels share the width instead of growing to their content
+            grid_template_columns=f"repeat({min(columns, len(self.panels))}, minmax(0, 1fr))",
+            width="100%"))
         super().__init__(children=[grid, self.table])
         self.add_class("tsw-comparison")
         self._refresh_metrics()

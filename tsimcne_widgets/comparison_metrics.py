@@ -55,5 +55,9 @@ def metrics_html(df: pd.DataFrame) -> str:
                 text = f"<b>{text}</b>"
             cells.append(f"<td>{text}</td>")
         body.append(f"<tr><th>{html.escape(str(name))}</th>{''.join(cells)}</tr>")
-    return (f"<table class='tsw-metrics'><thead><tr><th>method</th>{head}</tr></thead>"
+    style = ("<style>.tsw-metrics{border-collapse:collapse;margin-top:6px}"
+             ".tsw-metrics th,.tsw-metrics td{padding:2px 14px 2px 0;text-align:right}"
+             ".tsw-metrics thead th{border-bottom:1px solid #aaa}"
+             ".tsw-metrics tbody th{text-align:left}</style>")
+    return (f"{style}<table class='tsw-metrics'><thead><tr><th>method</th>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")

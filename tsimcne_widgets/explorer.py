@@ -96,8 +96,12 @@ class Explorer(W.VBox):
         super().__init__(children=[
             self.monitor,
             W.HBox([self.play, self.history, self.follow]),
-            W.HBox([self.scatter, self.gallery]),
+            W.HBox([self.scatter, self.gallery], layout=W.Layout(width="100%")),
         ])
+        # The scatter takes what the gallery leaves; its plot follows its width (scatter.js).
+        if not (scatter_kwargs or {}).get("width"):
+            self.scatter.layout = W.Layout(flex="1 1 0", min_width="0")
+        self.gallery.layout = W.Layout(flex="0 1 360px", min_width="200px")
         self.add_class("tsw-explorer")
         live = getattr(estimator, "_run", None)
         if live is not None and not live.done:

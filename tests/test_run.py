@@ -1,4 +1,5 @@
 import _thread
+import signal
 import subprocess
 import sys
 import textwrap
@@ -228,10 +229,18 @@ def test_start_argument_errors(small_digits):
 
 def test_keyboard_interrupt_in_wait_stops_the_run(small_digits):
     X, _ = small_digits
-    run = fast(total_epochs=(500, 1, 1)).start(X)
-    threading.Timer(0.5, _thread.interrupt_main).start()
-    with pytest.raises(KeyboardInterrupt):
-        run.wait()
+    # interrupt_main() does nothing unless Python's own handler owns SIGINT, and libraries
+    # used by earlier tests in this process may have replaced it (failed once in a full
+    # run: the run finished and wait() returned).
+    prev = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        run = fast(total_epochs=(500, 1, 1)).start(X)
+        assert wait_for(lambda: run.progress.steps_done > 0, 30)
+        threading.Timer(0.2, _thread.interrupt_main).start()
+        with pytest.raises(KeyboardInterrupt):
+            run.wait()
+    finally:
+        signal.signal(signal.SIGINT, prev)
     assert wait_for(lambda: run.state == "stopped", 10)
 
 

@@ -384,3 +384,8 @@ def _stop_all_runs() -> None:
         run.stop()
     for run in runs:
         run._done.wait(5)
+    # Also let threads of runs that have just ended return: a daemon thread still inside
+    # torch while the interpreter finalises can abort the process ("terminate called ...").
+    for t in threading.enumerate():
+        if t.name in ("tsimcne-train", "tsimcne-events") and t is not threading.current_thread():
+            t.join(5)

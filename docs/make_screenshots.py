@@ -8,7 +8,7 @@
    on its backbone features, metrics table included, one digit class selected in all panels.
 
 Needs the dev and baselines extras and Debian's chromium (see tests/browser/conftest.py).
-Takes about 6 minutes on 2 cores (the demo's schedule; ``TSIMCNE_EPOCHS=5,2,10`` for a
+Takes about 12 minutes on 2 cores (the demo's schedule; ``TSIMCNE_EPOCHS=5,2,10`` for a
 quick look at the layout).
 """
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import traceback
+import warnings
 from collections.abc import Callable
 
 from .snapshots import Snapshot
@@ -11,7 +13,8 @@ class RunBase:
     """Read-only views and callback registration over a run's lock-protected fields.
 
     Subclasses set ``EVENTS`` and create ``_lock``, ``_state``, ``_snapshots`` (a
-    bounded deque), ``_callbacks`` (event -> list), ``_done`` (an Event) and ``_exc``.
+    bounded deque), ``_callbacks`` (event -> list), ``_done`` (an Event), ``_exc`` and
+    ``errors`` (a list).
     """
 
     EVENTS: tuple[str, ...] = ()
@@ -51,3 +54,19 @@ class RunBase:
         with self._lock:
             self._callbacks[event].append(callback)
         return self
+
+    def _call_callbacks(self, event: str, payload) -> None:
+        """Run ``event``'s callbacks; one that raises is kept in ``errors`` and warned about,
+        so a broken callback neither stops the run nor vanishes."""
+        with self._lock:
+            callbacks = list(self._callbacks[event])
+        for cb in callbacks:
+            try:
+                cb(payload)
+            except Exception as exc:  # noqa: BLE001 - reported, never swallowed
+                self.errors.append(exc)
+                warnings.warn(
+                    f"a {event!r} callback {getattr(cb, '__name__', cb)!r} raised "
+                    f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",
+                    RuntimeWarning, stacklevel=1,
+                )

@@ -161,17 +161,6 @@ class BaselineRun(RunBase):
         self._thread = threading.Thread(target=self._work, daemon=True,
                                         name=f"tsimcne-{method}")
 
-    def _fire(self, event, payload) -> None:
-        with self._lock:
-            callbacks = list(self._callbacks[event])
-        for cb in callbacks:
-            try:
-                cb(payload)
-            except Exception as exc:  # noqa: BLE001 - reported, never swallowed
-                self.errors.append(exc)
-                warnings.warn(f"a {event!r} callback raised {type(exc).__name__}: {exc}",
-                              RuntimeWarning, stacklevel=1)
-
     def stop(self) -> None:
         with self._lock:
             if self._state == "running":
@@ -196,7 +185,7 @@ class BaselineRun(RunBase):
                         int(iteration), float("nan"), "embedding")
         with self._lock:
             self._snapshots.append(snap)
-        self._fire("snapshot", snap)
+        self._call_callbacks("snapshot", snap)
         return self._stop.is_set()
 
     def _work(self) -> None:
@@ -217,7 +206,7 @@ class BaselineRun(RunBase):
             with self._lock:
                 self._state = outcome
             # Callbacks first, so that they have run when wait() returns.
-            self._fire(outcome, self._exc if outcome == "failed" else self)
+            self._call_callbacks(outcome, self._exc if outcome == "failed" else self)
             self._done.set()
 
 

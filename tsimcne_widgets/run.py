@@ -12,8 +12,6 @@ import atexit
 import queue
 import threading
 import time
-import traceback
-import warnings
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -222,18 +220,7 @@ class TrainingRun(RunBase):
             if item is None:
                 return
             event, payload = item
-            with self._lock:
-                callbacks = list(self._callbacks[event])
-            for cb in callbacks:
-                try:
-                    cb(payload)
-                except Exception as exc:  # noqa: BLE001 - reported, never swallowed
-                    self.errors.append(exc)
-                    warnings.warn(
-                        f"a {event!r} callback {getattr(cb, '__name__', cb)!r} raised "
-                        f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",
-                        RuntimeWarning, stacklevel=1,
-                    )
+            self._call_callbacks(event, payload)
 
     def _start(self) -> TrainingRun:
         # On the caller's thread: a data mismatch raises here, and the schedule size is

@@ -262,6 +262,18 @@ def gaps(raf):
     return d
 
 
+def start_stream(page, record_js, server_pid):
+    """Start the page's recorders, then the kernel's stream; return the server RSS before."""
+    page.evaluate(record_js)
+    time.sleep(2)
+    rss0 = rss_mb(server_pid)
+    page.evaluate("() => { window.__WS.length = 0; }")
+    # do not await the reply: it would queue behind the streamed updates
+    page.evaluate("""() => { const k = window.jupyterapp.shell.currentWidget.sessionContext
+      .session.kernel; k.requestExecute({code: 'go.set()', silent: true}); }""")
+    return rss0
+
+
 def bench_stream(browser, url, nbdir, server_pid, n, duration, rate):
     write_nb(nbdir / "stream.ipynb", [c.format(n=n, duration=duration, rate=rate)
                                       for c in STREAM_CELLS])
@@ -273,12 +285,7 @@ def bench_stream(browser, url, nbdir, server_pid, n, duration, rate):
     page.wait_for_function("() => { const e = document.querySelector('.tsw-scatter-host');"
                            " return e && e.dataset.frame === '0'; }")
     page.locator(".jp-OutputArea-output", has_text="READY").wait_for()
-    page.evaluate(JS_RECORD)
-    time.sleep(2)
-    rss0 = rss_mb(server_pid)
-    page.evaluate("() => { window.__WS.length = 0; }")
-    page.evaluate("""() => { const k = window.jupyterapp.shell.currentWidget.sessionContext
-      .session.kernel; k.requestExecute({code: 'go.set()', silent: true}); }""")
+    rss0 = start_stream(page, JS_RECORD, server_pid)
     rss_peak = rss0
     t_end = time.time() + duration + 60
     while time.time() < t_end:
@@ -355,13 +362,7 @@ def bench_stream_jscatter(browser, url, nbdir, server_pid, n, duration, mode, ca
     open_and_run(page, url, f"{name}.ipynb")
     page.wait_for_function(JS_JSC_READY, arg=n, polling=250)
     page.locator(".jp-OutputArea-output", has_text="READY").wait_for()
-    page.evaluate(JS_JSC_RECORD)
-    time.sleep(2)
-    rss0 = rss_mb(server_pid)
-    page.evaluate("() => { window.__WS.length = 0; }")
-    # do not await the reply: it would queue behind the streamed updates
-    page.evaluate("""() => { const k = window.jupyterapp.shell.currentWidget.sessionContext
-      .session.kernel; k.requestExecute({code: 'go.set()', silent: true}); }""")
+    rss0 = start_stream(page, JS_JSC_RECORD, server_pid)
     t_go = time.time()
     rss_peak = rss0
     k_info = None

@@ -15,7 +15,6 @@ quick look at the layout).
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from playwright.sync_api import sync_playwright
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "bench"))
-from stream_bench import ARGS, CHROMIUM, JS_EVAL, open_and_run, start_lab, write_nb  # noqa: E402
+from stream_bench import ARGS, CHROMIUM, JS_EVAL, open_and_run, start_lab, stop_lab, write_nb  # noqa: E402
 
 CELLS = [
     """import numpy as np
@@ -104,11 +103,7 @@ def main():
             shot.screenshot(path=str(HERE / "comparison.png"))
             browser.close()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except Exception:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_lab(proc, root)
     for name in ("explorer.png", "comparison.png"):
         print(HERE / name, (HERE / name).stat().st_size // 1024, "KiB")
 

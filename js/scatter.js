@@ -186,8 +186,10 @@ function render({ model, el }) {
     const side = hasLegend && !below ? SIDE_LEGEND : 0;
     const w = explicit || Math.max(160, total - side - FRAME);
     const hh = model.get("height") || 450;
-    // Ignore tiny changes: a widget sized by its content must not creep a few px per frame.
-    if (Math.abs(w - width) < 8 && hh === height) return false;
+    // A followed width ignores tiny changes (a widget sized by its content must not creep a
+    // few px per frame); an explicit one is taken exactly.
+    const same = explicit ? w === width : Math.abs(w - width) < 8;
+    if (same && hh === height) return false;
     width = w;
     height = hh;
     canvas.style.width = `${w}px`;

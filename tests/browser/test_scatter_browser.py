@@ -133,6 +133,70 @@ def test_update_from_thread_changes_the_frame(scatter):
     assert ink(after[h // 2 - 20:h // 2 + 20, w // 2 - 20:w // 2 + 20]) < 50
 
 
+# Records, for every ack the page sends, the frame number and the ink in the middle of the
+# canvas at that very moment (read from the widget's 2D canvas, so no screenshot delay).
+ACK_PROBE = """() => {
+  const canvas = document.querySelector('.tsw-scatter-host canvas.tsw-canvas');
+  const ctx = canvas.getContext('2d');
+  const acks = window.__acks = [];
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    try { probe(data); } catch (e) { (window.__ackErr = window.__ackErr || []).push(String(e)); }
+    return send.call(this, data);
+  };
+  function probe(data) {
+    const text = typeof data === 'string' ? data
+      : new TextDecoder().decode(data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+    const m = text.match(/"type":\\s*"ack",\\s*"frame":\\s*(\\d+)/);
+    if (m) {
+      const w = canvas.width, h = canvas.height;
+      const px = ctx.getImageData(w / 2 - 20, h / 2 - 20, 40, 40).data;
+      let ink = 0;
+      for (let i = 0; i < px.length; i += 4) {
+        // empty canvas pixels may be transparent (the page shows through)
+        if (px[i + 3] > 40 && 765 - px[i] - px[i + 1] - px[i + 2] > 30) ink++;
+      }
+      acks.push([Number(m[1]), ink]);
+    }
+  }
+}"""
+
+
+def test_frame_is_acknowledged_only_once_drawn(scatter):
+    """Flow control's premise: when the page acknowledges a frame, it is on the canvas."""
+    nbp, host, canvas = scatter
+    nbp.page.evaluate(ACK_PROBE)
+    nbp.kernel(
+        "ang = rng.random(len(xy)) * 2 * np.pi\n"
+        "ring = np.c_[np.cos(ang), np.sin(ang)].astype(np.float32)\n"
+        "frames = []\n"
+        "def _push():\n"
+        "    for k in range(6):\n"
+        "        w.update(xy if k % 2 == 0 else ring, animate=False)\n"
+        "        t_end = time.time() + 20\n"
+        "        while w._throttle.in_flight is not None or w._throttle.has_pending:\n"
+        "            if time.time() > t_end:\n"
+        "                raise TimeoutError('no ack')\n"
+        "            time.sleep(0.01)\n"
+        "        frames.append((w._throttle.frame, 'ring' if k % 2 else 'cloud'))\n"
+        "import time\n"
+        # not joined here: the kernel handles the page's acks only between cells
+        "t_upd = threading.Thread(target=_push, daemon=True)\n"
+        "t_upd.start()"
+    )
+    nbp.wait_kernel("print(not t_upd.is_alive())", timeout=120, what="six acknowledged frames")
+    frames = dict(eval(nbp.kernel("print(frames)").strip()))  # {frame: 'cloud' | 'ring'}
+    assert len(frames) == 6, frames
+    acks = dict(nbp.page.evaluate("() => window.__acks"))
+    assert set(frames) <= set(acks), (frames, acks)
+    for frame, shape in frames.items():
+        # a uniform cloud inks the middle of the plot; a ring leaves it empty
+        if shape == "cloud":
+            assert acks[frame] > 200, (frame, shape, acks)
+        else:
+            assert acks[frame] < 20, (frame, shape, acks)
+
+
 def test_hover_shows_tooltip_with_label_and_thumbnail(scatter):
     nbp, host, canvas = scatter
     page = nbp.page

@@ -10,7 +10,12 @@ tell which submitted frame it shows. Reported:
   - staleness at the end (age of the submitted frame on screen when the stream stops) and
     the time until the last frame is on screen,
   - page fps (requestAnimationFrame) and the longest frame gap,
-  - Jupyter server RSS before/after, and websocket bytes per applied update.
+  - Jupyter server RSS before/after, and websocket bytes per applied update,
+  - cores used during the stream by the kernel, the server and each kind of Chromium process.
+``--driver raw`` drives Chromium with bare DevTools calls (bench/raw_cdp.py) instead of
+Playwright, whose DevTools Network domain has Chromium copy every 480 kB websocket frame to the
+driver, costing the machine about 0.1 core that a user's browser does not spend.
+``--profile`` prints the page's JS self time per function during the stream (Playwright only).
 With ``--widget jscatter`` (or ``both``) the same stream is run against jupyter-scatter 1.0.1
 (optional; ``pip install jupyter-scatter==1.0.1`` into the venv, it is not a dependency):
 ``jscatter.Scatter(x='x', y='y', data=df, color_by='label', height=400)`` with
@@ -26,6 +31,7 @@ panning with the mouse, for 100,000 and 1,000,000 points.
 
 Run:  .venv/bin/python bench/stream_bench.py [--n 60000] [--duration 15] [--render 100000 1000000]
       .venv/bin/python bench/stream_bench.py --widget both --rate 0 --render --repeat 2
+      .venv/bin/python bench/stream_bench.py --rate 0 --render --driver raw --repeat 3
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -210,6 +217,43 @@ def rss_mb(pid):
     return float("nan")
 
 
+def cpu_ticks():
+    """CPU time (s) per process group: kernel, server, and Chromium's processes by type."""
+    hz = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if "ipykernel" in cmd:
+            key = "kernel"
+        elif "playwright" in cmd:
+            key = "playwright-driver"
+        elif "jupyterlab" in cmd:
+            key = "server"
+        elif "chromium" in cmd:
+            m = re.search(r"--type=([\w-]+)", cmd)
+            key = "chromium-" + (m.group(1) if m else "browser")
+            if "--utility-sub-type=network" in cmd:
+                key = "chromium-network"
+        else:
+            key = "other"
+        out[key] = out.get(key, 0.0) + (int(st[11]) + int(st[12])) / hz
+    return out
+
+
+def cpu_diff(a, b, seconds):
+    """Cores used per group between two cpu_ticks() snapshots."""
+    return {k: round((b.get(k, 0.0) - a.get(k, 0.0)) / seconds, 2) for k in sorted(b)
+            if b.get(k, 0.0) - a.get(k, 0.0) > 0.01 * seconds}
+
+
 def write_nb(path, cells):
     nb = new_notebook(cells=[new_code_cell(c) for c in cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
@@ -274,7 +318,22 @@ def start_stream(page, record_js, server_pid):
     return rss0
 
 
-def bench_stream(browser, url, nbdir, server_pid, n, duration, rate):
+def profile_summary(profile, top=25):
+    """Self time per JS function (and V8's (program)/(garbage collector)) of a CDP profile."""
+    nodes = {nd["id"]: nd for nd in profile["nodes"]}
+    dt = profile["timeDeltas"]
+    self_us = {}
+    for sid, d in zip(profile["samples"][:-1], dt[1:], strict=False):
+        cf = nodes[sid]["callFrame"]
+        key = (f"{cf['functionName'] or '(anon)'} {cf['url'].rsplit('/', 1)[-1][:40]}"
+               f":{cf['lineNumber']}:{cf['columnNumber']}")
+        self_us[key] = self_us.get(key, 0) + d
+    total = sum(self_us.values()) or 1
+    rows = sorted(self_us.items(), key=lambda kv: -kv[1])[:top]
+    return [f"{100 * v / total:5.1f}%  {v / 1e6:6.2f} s  {k}" for k, v in rows]
+
+
+def bench_stream(browser, url, nbdir, server_pid, n, duration, rate, profile=False):
     write_nb(nbdir / "stream.ipynb", [c.format(n=n, duration=duration, rate=rate)
                                       for c in STREAM_CELLS])
     ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
@@ -285,15 +344,26 @@ def bench_stream(browser, url, nbdir, server_pid, n, duration, rate):
     page.wait_for_function("() => { const e = document.querySelector('.tsw-scatter-host');"
                            " return e && e.dataset.frame === '0'; }")
     page.locator(".jp-OutputArea-output", has_text="READY").wait_for()
+    if profile and hasattr(ctx, "new_cdp_session"):
+        cdp = ctx.new_cdp_session(page)
+        cdp.send("Profiler.enable")
+        cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+        cdp.send("Profiler.start")
     rss0 = start_stream(page, JS_RECORD, server_pid)
     rss_peak = rss0
+    cpu0, c0 = cpu_ticks(), time.time()
+    cpu_mid = None
     t_end = time.time() + duration + 60
     while time.time() < t_end:
         time.sleep(1)
         rss_peak = max(rss_peak, rss_mb(server_pid))
+        if cpu_mid is None and time.time() - c0 >= duration - 2:
+            cpu_mid, c1 = cpu_ticks(), time.time()  # before the kernel round trip below
         if "True" in page.evaluate(JS_EVAL, "print(done.is_set())"):
             break
     time.sleep(2)  # let the last frame land
+    if profile and hasattr(ctx, "new_cdp_session"):
+        print("\n".join(profile_summary(cdp.send("Profiler.stop")["profile"])), flush=True)
     rss1 = rss_mb(server_pid)
     sent = json.loads(page.evaluate(JS_EVAL, "import json; print(json.dumps(sent))"))
     stats = page.evaluate(JS_EVAL, "print(w.stats)")
@@ -327,6 +397,7 @@ def bench_stream(browser, url, nbdir, server_pid, n, duration, rate):
         "kernel_stats": stats.strip(),
         "stream_s": t_stop - t_start,
         "js_draw_ms_median": draw_ms[len(draw_ms) // 2] if draw_ms else None,
+        "cores_used": cpu_diff(cpu0, cpu_mid, c1 - c0) if cpu_mid else None,
     }
     return out
 
@@ -531,6 +602,12 @@ def main():
     ap.add_argument("--catchup", type=float, default=60.0,
                     help="max s to wait after the kernel stops for jscatter's last frame")
     ap.add_argument("--repeat", type=int, default=1, help="stream runs per widget (interleaved)")
+    ap.add_argument("--driver", choices=["playwright", "raw"], default="playwright",
+                    help="raw: drive Chromium over bare DevTools calls (bench/raw_cdp.py), "
+                    "which, unlike Playwright, does not have each websocket frame mirrored "
+                    "to the driver (streams only)")
+    ap.add_argument("--profile", action="store_true",
+                    help="print the page's JS self time per function during our stream")
     args = ap.parse_args()
     runs = []
     if not args.no_stream:
@@ -547,6 +624,11 @@ def main():
                 runs += [f"jscatter-{m}" for m in modes]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        stream_browser = browser
+        if args.driver == "raw":
+            sys.path.insert(0, str(Path(__file__).parent))
+            from raw_cdp import RawBrowser
+            stream_browser = RawBrowser(CHROMIUM, ARGS)
         for rep in range(args.repeat):
             for which in runs:
                 # a fresh Jupyter server per stream, so that its memory figures are its own
@@ -554,13 +636,14 @@ def main():
                 proc, url, nbdir = start_lab(root)
                 try:
                     if which == "ours":
-                        r = bench_stream(browser, url, nbdir, proc.pid, args.n, args.duration,
-                                         args.rate)
+                        r = bench_stream(stream_browser, url, nbdir, proc.pid, args.n,
+                                         args.duration, args.rate, args.profile)
                     else:
-                        r = bench_stream_jscatter(browser, url, nbdir, proc.pid, args.n,
+                        r = bench_stream_jscatter(stream_browser, url, nbdir, proc.pid, args.n,
                                                   args.duration, which.split("-")[1],
                                                   args.catchup, root / "lab.log")
                     r.setdefault("widget", which)
+                    r["driver"] = args.driver
                     r["run"] = rep + 1
                     print(json.dumps(r, indent=1), flush=True)
                 finally:

@@ -14,8 +14,11 @@ It mimics the few Playwright calls that ``stream_bench.py`` makes (``new_context
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -23,6 +26,16 @@ import urllib.request
 from pathlib import Path
 
 import websocket  # websocket-client, a dependency of jupyter_server
+
+
+def _die_with_parent() -> None:
+    """Linux: Chromium gets SIGKILL when this driver dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort, non-Linux
+        pass
 
 
 class RawBrowser:
@@ -46,7 +59,10 @@ class RawContext:
                f"--user-data-dir={self._dir}",
                f"--window-size={viewport['width']},{viewport['height']}",
                f"--force-device-scale-factor={scale}", "about:blank"]
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True, preexec_fn=_die_with_parent)
+        # a Chromium left running (driver killed, exception) would skew every later figure
+        atexit.register(self._kill)
         port_file = self._dir / "DevToolsActivePort"
         for _ in range(200):
             if port_file.exists() and port_file.read_text().strip():
@@ -88,13 +104,20 @@ class RawContext:
     def new_page(self):
         return RawPage(self)
 
+    def _kill(self):
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._proc.wait(10)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
     def close(self):
         try:
             self._ws.close()
         finally:
-            self._proc.kill()
-            self._proc.wait(10)
-            shutil.rmtree(self._dir, ignore_errors=True)
+            self._kill()
+            atexit.unregister(self._kill)
 
 
 class RawPage:

@@ -592,7 +592,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=60_000)
     ap.add_argument("--duration", type=float, default=15.0)
-    ap.add_argument("--rate", type=float, default=10.0, help="max_rate of the widget")
+    ap.add_argument("--rate", type=float, default=20.0,
+                    help="max_rate of the widget (its default, 20; 0: no cap)")
     ap.add_argument("--render", type=int, nargs="*", default=[100_000, 1_000_000])
     ap.add_argument("--no-stream", action="store_true")
     ap.add_argument("--widget", choices=["ours", "jscatter", "both"], default="ours",

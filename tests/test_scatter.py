@@ -189,6 +189,15 @@ def test_throttle_rate_cap():
     assert sent[-1] == ("b", 2)
 
 
+def test_widget_rate_cap_default_and_setter(xy):
+    w = EmbeddingScatter(xy)
+    assert w.max_rate == 20.0 and w._throttle.max_rate == 20.0
+    w.max_rate = 5
+    assert w._throttle.max_rate == 5.0
+    with pytest.raises(ValueError, match="max_rate"):
+        EmbeddingScatter(xy, max_rate=-1)
+
+
 def test_throttle_ack_timeout_lets_next_frame_go():
     th, clock, sent = make_throttle(max_rate=0, ack_timeout=1.0)
     th.submit("a")

@@ -23,7 +23,7 @@ class FrameThrottle:
     send : callable
         ``send(payload, frame)`` puts one frame on the wire; called with the lock held, so
         frames never interleave.
-    max_rate : float, default=10.0
+    max_rate : float, default=20.0
         Most frames per second; ``0`` or ``inf`` means no cap.
     ack_timeout : float, default=2.0
         Seconds after which an unacknowledged frame counts as lost (no view open, view
@@ -32,7 +32,7 @@ class FrameThrottle:
         Injected in tests: ``clock()`` gives seconds, ``timer(delay, fn)`` schedules ``fn``.
     """
 
-    def __init__(self, send: Callable[[Any, int], None], *, max_rate: float = 10.0,
+    def __init__(self, send: Callable[[Any, int], None], *, max_rate: float = 20.0,
                  ack_timeout: float = 2.0, clock: Callable[[], float] = time.monotonic,
                  timer: Callable[[float, Callable[[], None]], Any] | None = None,
                  first_frame: int = 0):

@@ -233,15 +233,15 @@ def cpu_ticks():
             continue
         if "ipykernel" in cmd:
             key = "kernel"
-        elif "playwright" in cmd:
-            key = "playwright-driver"
         elif "jupyterlab" in cmd:
             key = "server"
-        elif "chromium" in cmd:
+        elif cmd.startswith(("/usr/lib/chromium", CHROMIUM)):
             m = re.search(r"--type=([\w-]+)", cmd)
             key = "chromium-" + (m.group(1) if m else "browser")
             if "--utility-sub-type=network" in cmd:
                 key = "chromium-network"
+        elif "playwright" in cmd:
+            key = "playwright-driver"
         else:
             key = "other"
         out[key] = out.get(key, 0.0) + (int(st[11]) + int(st[12])) / hz

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._openmp import release_caller_workers
 from ._runbase import RunBase
 from .snapshots import Snapshot, StablePCA
 from .training import NonFiniteLossError
@@ -229,6 +230,9 @@ class TrainingRun(RunBase):
         self._update_progress(None, time.perf_counter(), 0.0)
         _LIVE_RUNS.add(self)
         self._set_state("running")
+        if self.estimator.device_.type == "cpu":
+            # else the training thread's CPU thread pool runs throttled (see _openmp)
+            release_caller_workers()
         self._dispatcher.start()
         self._thread.start()
         return self

@@ -28,7 +28,7 @@ def _pause_all():
             continue
         try:
             fn = ctypes.CDLL(name).omp_pause_resource_all
-        except (OSError, AttributeError):
+        except (OSError, AttributeError, TypeError):  # TypeError: no CDLL(None) on Windows
             continue
         fn.argtypes = [ctypes.c_int]
         fn.restype = ctypes.c_int

@@ -2,6 +2,7 @@
 
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -12,7 +13,17 @@ from tsimcne_widgets._openmp import release_caller_workers
 
 
 def os_threads() -> int:
-    return len(os.listdir("/proc/self/task"))
+    """This process's OS threads, once the count has held still for 0.1 s (threads left by
+    earlier tests may still be ending)."""
+    last, same = -1, 0
+    for _ in range(200):
+        n = len(os.listdir("/proc/self/task"))
+        same = same + 1 if n == last else 0
+        if same >= 2:
+            return n
+        last = n
+        time.sleep(0.05)
+    return last
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")

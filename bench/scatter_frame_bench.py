@@ -26,6 +26,8 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from tsimcne_widgets._scatter_data import default_opacity, default_point_size
+
 sys.path.insert(0, str(Path(__file__).parent))
 from stream_bench import ARGS, CHROMIUM, cpu_diff, cpu_ticks  # noqa: E402
 
@@ -97,8 +99,6 @@ def main():
                     help="ms between ack and next frame (the kernel round trip)")
     ap.add_argument("--hog", action="store_true", help="keep one core busy meanwhile")
     a = ap.parse_args()
-    sys.path.insert(0, str(BUNDLE.parents[2]))
-    from tsimcne_widgets._scatter_data import default_opacity, default_point_size
     size = a.size if a.size is not None else default_point_size(a.n)
     opacity = a.opacity if a.opacity is not None else default_opacity(a.n)
 

@@ -344,8 +344,8 @@ def bench_stream(browser, url, nbdir, server_pid, n, duration, rate, profile=Fal
     page.wait_for_function("() => { const e = document.querySelector('.tsw-scatter-host');"
                            " return e && e.dataset.frame === '0'; }")
     page.locator(".jp-OutputArea-output", has_text="READY").wait_for()
-    if profile and hasattr(ctx, "new_cdp_session"):
-        cdp = ctx.new_cdp_session(page)
+    cdp = ctx.new_cdp_session(page) if profile and hasattr(ctx, "new_cdp_session") else None
+    if cdp is not None:
         cdp.send("Profiler.enable")
         cdp.send("Profiler.setSamplingInterval", {"interval": 500})
         cdp.send("Profiler.start")
@@ -362,7 +362,7 @@ def bench_stream(browser, url, nbdir, server_pid, n, duration, rate, profile=Fal
         if "True" in page.evaluate(JS_EVAL, "print(done.is_set())"):
             break
     time.sleep(2)  # let the last frame land
-    if profile and hasattr(ctx, "new_cdp_session"):
+    if cdp is not None:
         print("\n".join(profile_summary(cdp.send("Profiler.stop")["profile"])), flush=True)
     rss1 = rss_mb(server_pid)
     sent = json.loads(page.evaluate(JS_EVAL, "import json; print(json.dumps(sent))"))
@@ -627,8 +627,7 @@ def main():
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         stream_browser = browser
         if args.driver == "raw":
-            sys.path.insert(0, str(Path(__file__).parent))
-            from raw_cdp import RawBrowser
+            from raw_cdp import RawBrowser  # bench/ is on sys.path: this script's folder
             stream_browser = RawBrowser(CHROMIUM, ARGS)
         for rep in range(args.repeat):
             for which in runs:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tsimcne_widgets import baselines
-from tsimcne_widgets.baselines import embed, start
+from tsimcne_widgets.baselines import embed, pixel_features, start
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +108,36 @@ def test_stop_keeps_the_partial_tsne_result(feats):
     Z = run.wait(60)
     assert run.state == "stopped" and Z.shape == (160, 2)
     assert run.snapshots[-1].step < 5000
+
+
+def test_pixel_features_flatten_and_scale(small_digits):
+    X, _ = small_digits  # uint8 (120, 1, 8, 8)
+    P = pixel_features(X)
+    assert P.shape == (120, 64) and P.dtype == np.float32
+    assert P.min() >= 0 and P.max() <= 1 and P.max() == 1
+    np.testing.assert_allclose(P, X.reshape(120, -1) / 255, rtol=1e-6)
+    # Channels last, floats in [0, 1] and ImageData give the same, channels-first rows.
+    rgb = np.random.default_rng(0).integers(0, 256, size=(5, 4, 6, 3), dtype=np.uint8)
+    Q = pixel_features(rgb)
+    assert Q.shape == (5, 3 * 4 * 6)
+    np.testing.assert_allclose(Q, rgb.transpose(0, 3, 1, 2).reshape(5, -1) / 255, rtol=1e-6)
+    np.testing.assert_allclose(pixel_features(rgb / 255.0), Q, atol=1e-7)
+    from tsimcne_widgets import as_images
+    np.testing.assert_array_equal(pixel_features(as_images(rgb)), Q)
+
+
+def test_pixel_features_errors():
+    with pytest.raises(ValueError):
+        pixel_features(np.full((4, 8, 8), 2.0))  # floats must lie in [0, 1]
+    with pytest.raises(ValueError):
+        pixel_features(np.zeros((4, 8)))  # not images
+    with pytest.raises(TypeError):
+        pixel_features("images.png")
+
+
+def test_embed_on_pixels(small_digits):
+    X, y = small_digits
+    Z = embed(pixel_features(X), "tsne", random_state=0, **FAST["tsne"])
+    assert Z.shape == (120, 2) and Z.dtype == np.float32
+    from tsimcne_widgets.metrics import knn_accuracy
+    assert knn_accuracy(Z, y, k=5) > 0.5

@@ -82,21 +82,116 @@ def test_errors():
         MethodComparison({"a": np.zeros((5, 2)), "b": np.zeros((6, 2))})
 
 
-def test_from_estimator_fills_panels_in_the_background(small_digits):
+FAST_TSNE = {"n_iter": 60, "early_exaggeration_iter": 30}
+
+
+@pytest.fixture(scope="module")
+def est(small_digits):
     from tsimcne_widgets import Augmentations, TSimCNE
 
     X, y = small_digits
-    est = TSimCNE(backbone="small", total_epochs=(1, 1, 1), batch_size=30,
-                  augmentations=Augmentations(hflip=0), random_state=0).fit(X)
+    return TSimCNE(backbone="small", total_epochs=(1, 1, 1), batch_size=30,
+                   augmentations=Augmentations(hflip=0), random_state=0).fit(X)
+
+
+def test_from_estimator_fills_panels_in_the_background(small_digits, est):
+    X, y = small_digits
     comp = MethodComparison.from_estimator(
-        est, X, labels=y, methods=("tsne", "pca"),
-        method_params={"tsne": {"n_iter": 60, "early_exaggeration_iter": 30}})
+        est, X, labels=y, methods=("tsne", "pca"), method_params={"tsne": FAST_TSNE})
     comp.wait(120)
     assert set(comp.embeddings) == {"t-SimCNE", "t-SNE", "PCA"}
     assert all(z is not None and z.shape == (120, 2) for z in comp.embeddings.values())
     assert comp.panels["t-SNE"].title == "t-SNE"
     assert list(comp.metrics().index) == ["t-SimCNE", "t-SNE", "PCA"]
     np.testing.assert_allclose(comp.embeddings["t-SimCNE"], est.transform(X))
+
+
+def test_pixel_baselines_next_to_feature_baselines(small_digits, est):
+    from tsimcne_widgets.baselines import embed, pixel_features
+
+    X, y = small_digits
+    pixel_params = {**FAST_TSNE, "perplexity": 10}
+    comp = MethodComparison.from_estimator(
+        est, X, labels=y, methods=("tsne", "tsne:pixels", "pca:pixels"), random_state=3,
+        method_params={"tsne": FAST_TSNE, "tsne:pixels": pixel_params})
+    comp.wait(120)
+    names = ["t-SimCNE", "t-SNE", "t-SNE (pixels)", "PCA (pixels)"]
+    assert list(comp.embeddings) == names and list(comp.panels) == names
+    assert [p.title for p in comp.panels.values()] == names
+    # Features for "tsne" (with its own params), pixels for "tsne:pixels" (with its own).
+    np.testing.assert_array_equal(
+        comp.embeddings["t-SNE"],
+        embed(est.backbone_features(X), "tsne", random_state=3, **FAST_TSNE))
+    P = pixel_features(X)
+    np.testing.assert_array_equal(
+        comp.embeddings["t-SNE (pixels)"], embed(P, "tsne", random_state=3, **pixel_params))
+    np.testing.assert_array_equal(comp.embeddings["PCA (pixels)"], embed(P, "pca"))
+    assert not np.allclose(comp.embeddings["t-SNE"], comp.embeddings["t-SNE (pixels)"])
+    # Every panel has a full metrics row; recall is against the backbone features.
+    df = comp.metrics()
+    assert list(df.index) == names and df.notna().all().all()
+    H = est.backbone_features(X)
+    assert df.loc["t-SNE (pixels)", "knn_recall"] == pytest.approx(
+        M.knn_recall(H, comp.embeddings["t-SNE (pixels)"], k=15))
+    comp.selection = [3, 8]
+    sdf = comp.selected_dataframe()
+    coords = [c for c in sdf.columns if c[:2] in ("x_", "y_")]
+    assert coords == [f"{a}_{n}" for n in names for a in "xy"]
+    assert len(set(sdf.columns)) == len(sdf.columns)
+    assert sdf["x_t-SNE (pixels)"].tolist() == pytest.approx(
+        comp.embeddings["t-SNE (pixels)"][[3, 8], 0])
+
+
+def test_pixel_only_methods_skip_the_backbone_features(small_digits, est, monkeypatch):
+    from tsimcne_widgets import baselines
+
+    def boom(*args, **kwargs):
+        raise AssertionError("backbone_features must not be called")
+
+    X, y = small_digits
+    monkeypatch.setattr(est, "backbone_features", boom)
+    comp = MethodComparison.from_estimator(
+        est, X, y, methods="tsne:pixels", method_params={"tsne": FAST_TSNE})  # "tsne" applies
+    comp.wait(120)
+    np.testing.assert_array_equal(
+        comp.embeddings["t-SNE (pixels)"],
+        baselines.embed(baselines.pixel_features(X), "tsne", random_state=0, **FAST_TSNE))
+    df = comp.metrics()
+    assert list(df.index) == ["t-SimCNE", "t-SNE (pixels)"]
+    assert df["knn_accuracy"].notna().all()
+    assert df["knn_recall"].isna().all()  # no backbone features to compare with
+    monkeypatch.undo()
+
+    # And feature-only methods do not compute pixel features.
+    monkeypatch.setattr(baselines, "pixel_features", boom)
+    comp = MethodComparison.from_estimator(est, X, methods=("pca",)).wait(60)
+    assert list(comp.embeddings) == ["t-SimCNE", "PCA"]
+
+
+class _Untouchable:
+    def __getattr__(self, name):
+        raise AssertionError(f"estimator.{name} used before the methods were checked")
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"methods": ("tsne", "tsne:foo")},
+    {"methods": ("tsne-pixels",)},
+    {"methods": ("mds",)},
+    {"methods": (None,)},
+    {"methods": ("tsne",), "method_params": {"tnse": {}}},
+])
+def test_from_estimator_rejects_unknown_methods(small_digits, kwargs):
+    X, _ = small_digits
+    accepted = "'tsne', 'umap', 'pca', 'tsne:pixels', 'umap:pixels', 'pca:pixels'"
+    with pytest.raises(ValueError, match=re.escape(accepted)):
+        MethodComparison.from_estimator(_Untouchable(), X, **kwargs)
+
+
+def test_from_estimator_rejects_duplicate_methods(small_digits):
+    X, _ = small_digits
+    with pytest.raises(ValueError, match="'t-SNE \\(pixels\\)' more than once"):
+        MethodComparison.from_estimator(_Untouchable(), X,
+                                        methods=("tsne:pixels", "umap", "tsne:pixels"))
 
 
 def test_hover_in_one_panel_highlights_the_point_in_the_others(setup):

@@ -1,6 +1,8 @@
 """t-SNE, UMAP and PCA on the same backbone features, with the snapshot contract of runs.
 
-``embed(features, method)`` returns a float32 ``(N, 2)`` array. ``start(features, method)``
+``embed(features, method)`` returns a float32 ``(N, 2)`` array. The features are usually
+``TSimCNE.backbone_features(X)``; ``embed(pixel_features(X), method)`` is the baseline on
+the raw pixels, which shows what the trained network adds. ``start(features, method)``
 runs it in a background thread and returns a :class:`BaselineRun` with the same
 ``wait``/``stop``/``on``/``snapshots`` behaviour as a t-SimCNE :class:`TrainingRun`.
 openTSNE and umap-learn are optional (the ``baselines`` extra) and imported lazily.
@@ -18,7 +20,7 @@ import numpy as np
 from ._runbase import RunBase
 from .snapshots import Snapshot
 
-__all__ = ["METHODS", "embed", "start", "BaselineRun"]
+__all__ = ["METHODS", "embed", "start", "pixel_features", "BaselineRun"]
 
 METHODS = ("tsne", "umap", "pca")
 _EXTRA_HINT = "install the extra with: pip install 'tsimcne-widgets[baselines]'"
@@ -52,6 +54,32 @@ def _check_features(features) -> np.ndarray:
     return X.astype(np.float32, copy=False)
 
 
+def pixel_features(X) -> np.ndarray:
+    """Raw pixels as features: one flattened row per image, scaled to [0, 1].
+
+    Parameters
+    ----------
+    X : ImageData, array-like, sequence of images or torch Dataset
+        Anything :func:`tsimcne_widgets.as_images` accepts (uint8 in [0, 255] or floats
+        in [0, 1], grey or colour, channels first or last).
+
+    Returns
+    -------
+    ndarray of shape (n_samples, channels * height * width), float32
+        Values in [0, 1], flattened in channel, row, column order (as
+        ``ImageData.images``), ready for :func:`embed` or :func:`start`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`tsimcne_widgets.as_images`, for images it does not accept.
+    """
+    from .data import as_images
+
+    images = as_images(X).images
+    return images.reshape(len(images), -1).numpy().astype(np.float32) / np.float32(255)
+
+
 def _reduce(X, pca, random_state):
     """Optional PCA to ``pca`` dimensions first (speeds up neighbour search)."""
     if pca and X.shape[1] > pca:
@@ -63,12 +91,13 @@ def _reduce(X, pca, random_state):
 
 def embed(features, method: str, *, random_state=0, pca="auto", callback=None,
           callback_every: int = 50, **params) -> np.ndarray:
-    """Embed backbone features in 2D with a classic method.
+    """Embed features in 2D with a classic method.
 
     Parameters
     ----------
     features : array-like of shape (n_samples, n_features)
-        Typically ``TSimCNE.backbone_features(X)``.
+        Typically ``TSimCNE.backbone_features(X)``, or ``pixel_features(X)`` for the
+        baseline on raw pixels.
     method : {'tsne', 'umap', 'pca'}
         'tsne' is openTSNE with its defaults (perplexity 30, PCA initialisation,
         automatic learning rate N/12, early exaggeration 12 for 250 iterations, then 500
@@ -78,7 +107,9 @@ def embed(features, method: str, *, random_state=0, pca="auto", callback=None,
         Makes every method reproducible.
     pca : int, 'auto' or None, default='auto'
         Reduce to this many dimensions with PCA first; 'auto' means 50 for t-SNE and
-        UMAP and nothing for PCA.
+        UMAP and nothing for PCA. This is what keeps t-SNE and UMAP on raw pixels fast
+        (784-D for MNIST, 3072-D for CIFAR-10): the neighbour search runs on 50
+        dimensions. Pass None to use all features.
     callback : callable, optional
         ``callback(iteration, embedding)`` with a float32 copy of the current embedding:
         every ``callback_every`` iterations for t-SNE, at the epochs listed in

@@ -15,6 +15,26 @@ from .scatter import EmbeddingScatter
 __all__ = ["MethodComparison"]
 
 _NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
+_PIXELS = ":pixels"
+
+
+def _method_spellings() -> tuple[str, ...]:
+    from .baselines import METHODS
+
+    return (*METHODS, *(m + _PIXELS for m in METHODS))
+
+
+def _parse_method(spec, what="methods") -> tuple[str, str, str]:
+    """``'tsne'`` -> ``('tsne', 'features', 't-SNE')``;
+    ``'tsne:pixels'`` -> ``('tsne', 'pixels', 't-SNE (pixels)')``."""
+    accepted = _method_spellings()
+    if not isinstance(spec, str) or spec not in accepted:
+        raise ValueError(f"{what} must contain only {', '.join(map(repr, accepted))}, "
+                         f"got {spec!r}.")
+    if spec.endswith(_PIXELS):
+        method = spec[:-len(_PIXELS)]
+        return method, "pixels", f"{_NAMES[method]} (pixels)"
+    return spec, "features", _NAMES[spec]
 
 
 class MethodComparison(W.VBox):
@@ -89,26 +109,82 @@ class MethodComparison(W.VBox):
     @classmethod
     def from_estimator(cls, estimator, X, labels=None, *, methods=("tsne", "umap"),
                        metadata=None, random_state=0, method_params=None, **kwargs):
-        """Compare a fitted ``TSimCNE`` with baselines on its own backbone features.
+        """Compare a fitted ``TSimCNE`` with baselines on its backbone features or pixels.
 
         The baselines run in background threads; their panels fill in (and t-SNE
         animates) as they compute. ``comparison.wait()`` blocks until all are done.
+
+        Parameters
+        ----------
+        estimator : TSimCNE
+            A fitted estimator; its ``transform(X)`` is the "t-SimCNE" panel.
+        X : ImageData, array-like, sequence of images or torch Dataset
+            Anything :func:`tsimcne_widgets.as_images` accepts.
+        labels : array-like of shape (n_samples,), optional
+            Colours the points; defaults to the labels that come with `X`.
+        methods : str or sequence of str, default=("tsne", "umap")
+            One panel per entry, after the t-SimCNE panel. ``"tsne"``, ``"umap"`` and
+            ``"pca"`` embed the estimator's backbone features
+            (``estimator.backbone_features(X)``) and are titled "t-SNE", "UMAP" and "PCA".
+            ``"tsne:pixels"``, ``"umap:pixels"`` and ``"pca:pixels"`` embed the raw pixels
+            (:func:`tsimcne_widgets.baselines.pixel_features`) and are titled
+            "t-SNE (pixels)", "UMAP (pixels)" and "PCA (pixels)": they show what t-SimCNE
+            adds over the pixels. Backbone features are computed only if a feature method
+            is requested, pixels only if a pixel method is. The titles are also the keys
+            of ``embeddings``, ``panels`` and ``runs``, the index of ``metrics()`` and the
+            column suffixes of ``selected_dataframe()`` (``x_t-SNE (pixels)``).
+        metadata : pandas.DataFrame, optional
+            Tooltips, and extra columns in ``selected_dataframe()``.
+        random_state : int, default=0
+            Seed of every baseline.
+        method_params : dict of str to dict, optional
+            Keyword arguments for :func:`tsimcne_widgets.baselines.embed`, keyed by the
+            entries of `methods`. A key ``"tsne"`` also applies to ``"tsne:pixels"``
+            unless that has its own entry. Every baseline uses ``pca='auto'`` (PCA to 50
+            dimensions before t-SNE and UMAP) unless told otherwise here.
+        **kwargs
+            Passed to :class:`MethodComparison` (``columns``, ``panel_height``).
+
+        Returns
+        -------
+        MethodComparison
+
+        Raises
+        ------
+        ValueError
+            If `methods` or the keys of `method_params` hold anything but the spellings
+            above, or `methods` names one twice.
+
+        Notes
+        -----
+        kNN recall and the Spearman distance correlation in ``metrics()`` are measured
+        against the backbone features for every panel, the pixel ones included; they are
+        NaN when only pixel methods are requested (no backbone features are computed).
         """
         from . import baselines
 
+        methods = (methods,) if isinstance(methods, str) else tuple(methods)
+        specs = [_parse_method(m) for m in methods]
+        names = [name for _, _, name in specs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"methods names {', '.join(map(repr, dupes))} more than once.")
+        params = dict(method_params or {})
+        for key in params:
+            _parse_method(key, what="method_params keys")
         data = as_images(X, labels=labels)
         Z = estimator.transform(data)
-        H = estimator.backbone_features(data)
-        for m in methods:
-            if m not in baselines.METHODS:
-                raise ValueError(f"methods must contain only {baselines.METHODS}, got {m!r}.")
-        embeddings = {"t-SimCNE": Z, **{_NAMES[m]: None for m in methods}}
+        inputs = {source for _, source, _ in specs}
+        H = estimator.backbone_features(data) if "features" in inputs else None
+        P = baselines.pixel_features(data) if "pixels" in inputs else None
+        embeddings = {"t-SimCNE": Z, **dict.fromkeys(names)}
         comp = cls(embeddings, labels=data.labels, images=data, metadata=metadata,
                    features=H, class_names=data.class_names, **kwargs)
-        params = method_params or {}
-        for m in methods:
-            run = baselines.start(H, m, random_state=random_state, **params.get(m, {}))
-            comp._follow(_NAMES[m], run)
+        for spec, (method, source, name) in zip(methods, specs, strict=True):
+            kw = params.get(spec, params.get(method, {}))
+            run = baselines.start(H if source == "features" else P, method,
+                                  random_state=random_state, **kw)
+            comp._follow(name, run)
         return comp
 
     def _follow(self, name: str, run) -> None:
@@ -182,7 +258,9 @@ class MethodComparison(W.VBox):
 
     def metrics(self) -> pd.DataFrame:
         """kNN accuracy, kNN recall, Spearman distance correlation and silhouette per
-        method (NaN where labels or features are missing)."""
+        method (NaN where labels or features are missing). Recall and Spearman compare
+        every panel, pixel baselines included, with ``features`` (the backbone features
+        in :meth:`from_estimator`)."""
         return metrics_table(self._ready(), self.labels, self.features)
 
     def selected_dataframe(self) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from .augment import Augmentations
 from .data import ImageData, as_images, load_digits, load_torchvision
 from .estimator import TSimCNE
+from .fashion_mnist import load_fashion_mnist
 
 __all__ = [
     "Augmentations",
@@ -15,6 +16,7 @@ __all__ = [
     "TrainingRun",
     "as_images",
     "load_digits",
+    "load_fashion_mnist",
     "load_torchvision",
 ]
 

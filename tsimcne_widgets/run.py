@@ -55,7 +55,11 @@ class Progress:
     loss, lr : float
         Loss and learning rate of the last step.
     elapsed, eta : float
-        Seconds spent training in this run, and the estimated seconds left.
+        Seconds spent training in this run, and the estimated seconds left. With a
+        ``time_budget``, the budget seconds used so far (over all resumes, pauses
+        excluded) and the budget seconds left.
+    time_budget : float or None
+        The estimator's time budget in seconds, if it has one.
     views_per_s : float
         Recent training throughput (two views per image).
     """
@@ -75,6 +79,7 @@ class Progress:
     elapsed: float = 0.0
     eta: float = float("nan")
     views_per_s: float = 0.0
+    time_budget: float | None = None
 
     @property
     def fraction(self) -> float:
@@ -246,6 +251,11 @@ class TrainingRun(RunBase):
         steps_per_s = rate / (2 * tr.batch_size) if rate else 0.0
         in_stage = tr.epoch * tr.steps_per_epoch + tr.step_in_epoch if not tr.done else (
             st.epochs * tr.steps_per_epoch)
+        elapsed = time.perf_counter() - t_start
+        eta = left / steps_per_s if steps_per_s else float("nan")
+        budget = tr.budget
+        if budget is not None:
+            elapsed, eta = budget.elapsed, (0.0 if tr.done else budget.remaining)
         with self._lock:
             self._progress = Progress(
                 state=self._state, stage=st_idx + 1, n_stages=len(sched), stage_name=st.name,
@@ -255,9 +265,8 @@ class TrainingRun(RunBase):
                 total_steps=tr.total_steps,
                 loss=info.loss if info is not None else self._progress.loss,
                 lr=info.lr if info is not None else tr.current_lr(),
-                elapsed=time.perf_counter() - t_start,
-                eta=left / steps_per_s if steps_per_s else float("nan"),
-                views_per_s=rate,
+                elapsed=elapsed, eta=eta, views_per_s=rate,
+                time_budget=None if budget is None else budget.seconds,
             )
 
     def _snapshot(self, stage_idx: int, epoch: int, loss: float) -> None:
@@ -296,6 +305,7 @@ class TrainingRun(RunBase):
             self._snapshot(min(tr.stage, len(tr.schedule) - 1), tr.epoch, float("nan"))
             while not tr.done:
                 if not self._resume.is_set():
+                    tr.pause_clock()  # paused time does not use up a time budget
                     self._set_state("paused")
                     paused_at = time.perf_counter()
                     self._resume.wait()
@@ -345,6 +355,7 @@ class TrainingRun(RunBase):
                 except Exception as ckpt_exc:  # noqa: BLE001
                     self.errors.append(ckpt_exc)
         finally:
+            tr.pause_clock()
             if outcome == "stopped" and self.checkpoint_dir is not None:
                 try:
                     self._checkpoint()

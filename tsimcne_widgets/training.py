@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from ._device import autocast
 from .augment import Augmentations, augment
+from .budget import TimeBudget
 from .schedule import Stage, lr_at
 
 __all__ = ["StepInfo", "Trainer", "NonFiniteLossError"]
@@ -45,7 +46,8 @@ class Trainer:
 
     def __init__(self, model, schedule: list[Stage], batch_size: int, augmentations: Augmentations,
                  loss_fn, generator: torch.Generator, device: torch.device, amp: bool,
-                 momentum: float = 0.9, weight_decay: float = 5e-4, clip_value: float = 4.0):
+                 momentum: float = 0.9, weight_decay: float = 5e-4, clip_value: float = 4.0,
+                 budget: TimeBudget | None = None):
         self.model = model
         self.schedule = schedule
         self.batch_size = batch_size
@@ -57,6 +59,10 @@ class Trainer:
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.clip_value = clip_value
+        # With a time budget the stages' epochs are re-planned as training goes; the
+        # warmups scale with them, from the proportions' (stage lengths in epochs).
+        self.budget = budget
+        self._warmup_shares = [s.warmup_epochs / s.epochs for s in schedule]
         self.images: torch.Tensor | None = None
         self.steps_per_epoch = 0
         # Position of the next step to run.
@@ -104,6 +110,41 @@ class Trainer:
         return lr_at(st, self.epoch * self.steps_per_epoch + self.step_in_epoch,
                      self.steps_per_epoch)
 
+    # -- time budget ----------------------------------------------------------------------
+    def pause_clock(self) -> None:
+        """Stop counting budget time until the next step (call when training pauses or
+        ends, so that idle time does not use up the budget)."""
+        if self.budget is not None:
+            self.budget.pause()
+
+    def _follow_budget(self) -> None:
+        """Re-plan the stages' epochs at every epoch start, and once the first steps are
+        timed."""
+        budget = self.budget
+        budget.resume()
+        if self.step_in_epoch != 0 and budget.planned:
+            return
+        epochs = budget.plan(self.steps_per_epoch, self.stage, self.epoch + 1,
+                             self.epoch * self.steps_per_epoch + self.step_in_epoch,
+                             [s.epochs for s in self.schedule])
+        if epochs is not None:
+            self.set_epochs(epochs)
+
+    def set_epochs(self, epochs, *, keep_done: bool = True) -> None:
+        """Change the stages' lengths; the warmups keep their share of each stage, at
+        least one epoch where there is one. With ``keep_done``, finished stages and the
+        epochs begun are kept."""
+        for i, (st, e) in enumerate(zip(self.schedule, epochs, strict=True)):
+            if keep_done and i < self.stage:
+                continue
+            if keep_done and i == self.stage:
+                e = max(int(e), self.epoch + 1)
+            e = max(int(e), 1)
+            share = self._warmup_shares[i]
+            warm = min(e, math.ceil(share * e - 1e-9)) if share > 0 else 0
+            if (e, warm) != (st.epochs, st.warmup_epochs):
+                self.schedule[i] = replace(st, epochs=e, warmup_epochs=warm)
+
     # -- stages -------------------------------------------------------------------------
     def _configure_stage(self) -> None:
         st = self.schedule[self.stage]
@@ -138,6 +179,10 @@ class Trainer:
             raise RuntimeError("set_images() must be called before step()")
         if self.configured_stage != self.stage:
             self._configure_stage()
+            if self.budget is not None:
+                self.budget.new_stage()
+        if self.budget is not None:
+            self._follow_budget()
         t0 = time.perf_counter()
         st = self.schedule[self.stage]
         n, b = self.images.shape[0], self.batch_size
@@ -181,6 +226,8 @@ class Trainer:
         self.last_finite_loss = loss_value
         self._epoch_loss_sum += loss_value
         self._epoch_seconds += time.perf_counter() - t0
+        if self.budget is not None:
+            self.budget.step_done(self.stage)
 
         info_stage, info_epoch, info_step = self.stage, self.epoch, self.step_in_epoch
         self.step_in_epoch += 1
@@ -214,6 +261,8 @@ class Trainer:
             "last_finite_loss": self.last_finite_loss,
             "epoch_loss_sum": self._epoch_loss_sum,
             "epoch_seconds": self._epoch_seconds,
+            "epochs": [s.epochs for s in self.schedule],
+            "budget": None if self.budget is None else self.budget.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -225,6 +274,10 @@ class Trainer:
         self.last_finite_loss = state["last_finite_loss"]
         self._epoch_loss_sum = state["epoch_loss_sum"]
         self._epoch_seconds = state["epoch_seconds"]
+        if "epochs" in state:  # a budget may have re-planned the stages
+            self.set_epochs(state["epochs"], keep_done=False)
+        if self.budget is not None and state.get("budget") is not None:
+            self.budget.load_state_dict(state["budget"])
         if state["optimizer"] is not None and state["configured_stage"] == self.stage:
             self._configure_stage()
             self.optimizer.load_state_dict(state["optimizer"])

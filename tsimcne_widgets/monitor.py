@@ -222,6 +222,7 @@ class TrainingMonitor(W.VBox):
             ep = np.asarray(self._epochs, dtype=np.float32).reshape(-1, 3)
             kn = np.asarray(self.knn_history, dtype=np.float32).reshape(-1, 2)
         stage_label = _STAGE_LABELS.get(p.stage_name, p.stage_name)
+        budget = "" if p.time_budget is None else f" of {_clock(p.time_budget)} budget"
         with self.hold_sync():
             self.overall.value = p.fraction
             self.stage_bar.value = p.step / p.steps_in_stage if p.steps_in_stage else 0.0
@@ -229,7 +230,7 @@ class TrainingMonitor(W.VBox):
             self.details.value = (
                 f"<span class='tsw-progress'>stage {html.escape(stage_label)} · epoch "
                 f"{p.epoch}/{p.epochs_in_stage} · loss {p.loss:.4g} · lr {p.lr:.3g} · "
-                f"elapsed {_clock(p.elapsed)} · ETA {_clock(p.eta)} · "
+                f"elapsed {_clock(p.elapsed)}{budget} · ETA {_clock(p.eta)} · "
                 f"{p.views_per_s:.0f} views/s</span>"
             )
         with self.curves.hold_sync():
@@ -241,11 +242,6 @@ class TrainingMonitor(W.VBox):
         self._render_state(run.state)
 
     def _render_state(self, state: str) -> None:
-        color = _STATE_COLORS.get(state, "#777")
-        self.status.value = (
-            f"<b class='tsw-state' data-state='{state}' style='color:white;background:{color};"
-            f"padding:2px 8px;border-radius:4px'>{state}</b>"
-        )
         can_start = self.estimator is not None and self.data is not None
         active = state in ("running", "paused", "stopping")
         self.start_button.disabled = active or not can_start
@@ -267,6 +263,12 @@ class TrainingMonitor(W.VBox):
             self.error.value = ""
             self.traceback.value = ""
             self.error_box.layout.display = "none"
+        # The state badge last: whoever sees 'failed' also finds the error and buttons.
+        color = _STATE_COLORS.get(state, "#777")
+        self.status.value = (
+            f"<b class='tsw-state' data-state='{state}' style='color:white;background:{color};"
+            f"padding:2px 8px;border-radius:4px'>{state}</b>"
+        )
 
     def close(self):
         self._closed.set()

@@ -1,8 +1,13 @@
 """Training throughput of t-SimCNE in views per second (forward + backward + step).
 
-Example (the figure in the README):
+Examples (the figures in the README):
 
     python bench/train_throughput.py --backbone resnet18 --image-size 32 --batch-size 256
+    python bench/train_throughput.py --backbone small,fast --image-size 28 --channels 1 \
+        --precision fp32 --rounds 3
+
+Several comma-separated backbones are measured side by side, interleaved over ``--rounds``
+so that a change in machine load hits all of them alike.
 
 Random uint8 images; the first ``--warmup`` steps are not timed. Prints one line per
 precision. Views/s counts both views of every image (2 x batch size per step).
@@ -11,6 +16,7 @@ precision. Views/s counts both views of every image (2 x batch size per step).
 from __future__ import annotations
 
 import argparse
+import platform
 import time
 
 import numpy as np
@@ -20,12 +26,23 @@ from tsimcne_widgets import TSimCNE
 from tsimcne_widgets.data import as_images
 
 
-def measure(args, precision: bool) -> float:
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def measure(args, backbone: str, precision: bool) -> float:
     rng = np.random.default_rng(0)
     n = args.batch_size * 2
     X = rng.integers(0, 256, size=(n, args.channels, args.image_size, args.image_size),
                      dtype=np.uint8)
-    est = TSimCNE(backbone=args.backbone, batch_size=args.batch_size, total_epochs=1000,
+    est = TSimCNE(backbone=backbone, batch_size=args.batch_size, total_epochs=1000,
                   device=args.device, mixed_precision=precision, random_state=0)
     data = as_images(X)
     est._initialize(data)
@@ -45,7 +62,7 @@ def measure(args, precision: bool) -> float:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backbone", default="resnet18")
+    p.add_argument("--backbone", default="resnet18", help="one name or several, comma-separated")
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--channels", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=256)
@@ -53,13 +70,26 @@ def main():
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=["bf16", "fp32", "both"], default="both")
+    p.add_argument("--rounds", type=int, default=1)
     args = p.parse_args()
     modes = {"bf16": [True], "fp32": [False], "both": [True, False]}[args.precision]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    for amp in modes:
-        vps = measure(args, amp)
-        print(f"{args.backbone} {args.image_size}x{args.image_size} batch {args.batch_size} "
-              f"{'bf16' if amp else 'fp32'}: {vps:.1f} views/s")
+    backbones = args.backbone.split(",")
+    print(f"{cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    results: dict = {}
+    for r in range(args.rounds):
+        for amp in modes:
+            for backbone in backbones:
+                vps = measure(args, backbone, amp)
+                results.setdefault((backbone, amp), []).append(vps)
+                print(f"round {r + 1}: {backbone} {args.image_size}x{args.image_size} batch "
+                      f"{args.batch_size} {'bf16' if amp else 'fp32'}: {vps:.1f} views/s",
+                      flush=True)
+    if args.rounds > 1 or len(backbones) > 1:
+        anchor = backbones[0]
+        for (backbone, amp), values in results.items():
+            ratio = np.median(values) / np.median(results[(anchor, amp)])
+            print(f"median {backbone} {'bf16' if amp else 'fp32'}: {np.median(values):.1f} "
+                  f"views/s ({ratio:.2f}x {anchor})")
 
 
 if __name__ == "__main__":

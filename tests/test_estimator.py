@@ -280,3 +280,25 @@ def test_2d_output_keeps_float32_precision_under_bf16_autocast(small_digits):
     Z = torch.from_numpy(est.embedding_)
     # bf16 has 8 mantissa bits; float32 coordinates are almost never exactly bf16 values.
     assert (Z.bfloat16().float() != Z).float().mean() > 0.9
+
+
+@pytest.mark.parametrize("size", [8, 28, 32])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_fast_backbone_shapes_and_cost(size, channels):
+    from tsimcne_widgets.models import build_backbone
+
+    fast_net, dim = build_backbone("fast", channels)
+    small_net, _ = build_backbone("small", channels)
+    assert dim == 512
+    x = torch.rand(3, channels, size, size)
+    assert fast_net(x).shape == (3, 512)
+    # Far fewer weights than 'small' (whose 256->512 3x3 conv dominates it).
+    n_fast = sum(p.numel() for p in fast_net.parameters())
+    n_small = sum(p.numel() for p in small_net.parameters())
+    assert n_fast * 4 < n_small
+
+
+def test_fast_backbone_trains(small_digits):
+    X, _ = small_digits
+    est = fast(backbone="fast").fit(X)
+    assert est.embedding_.shape == (120, 2) and np.isfinite(est.embedding_).all()

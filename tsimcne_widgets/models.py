@@ -11,33 +11,61 @@ import torch
 import torchvision
 from torch import nn
 
-__all__ = ["RESNETS", "build_backbone", "ProjectionHead", "TSimCNEModel", "SmallCNN"]
+__all__ = ["RESNETS", "build_backbone", "ProjectionHead", "TSimCNEModel", "SmallCNN", "FastCNN"]
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-BACKBONES = ("small", *RESNETS)
+BACKBONES = ("fast", "small", *RESNETS)
+
+
+def _conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> list[nn.Module]:
+    return [
+        nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    ]
 
 
 class SmallCNN(nn.Module):
-    """A compact CNN (about 1.2 M parameters) that trains tiny images fast on a CPU."""
+    """A compact CNN (about 1.6 M parameters) for tiny images: five 3x3 convs, the last
+    one from 256 to 512 channels at a quarter of the input size."""
 
     feature_dim = 512
 
     def __init__(self, in_channels: int = 3):
         super().__init__()
-
-        def block(cin, cout, stride):
-            return [
-                nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(inplace=True),
-            ]
-
         self.features = nn.Sequential(
-            *block(in_channels, 32, 1),
-            *block(32, 64, 1),
-            *block(64, 128, 2),
-            *block(128, 256, 2),
-            *block(256, 512, 1),
+            *_conv_bn_relu(in_channels, 32),
+            *_conv_bn_relu(32, 64),
+            *_conv_bn_relu(64, 128, stride=2),
+            *_conv_bn_relu(128, 256, stride=2),
+            *_conv_bn_relu(256, 512),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+
+    def forward(self, x):
+        return self.features(x)
+
+
+class FastCNN(nn.Module):
+    """A CNN sized for CPUs and images of up to about 32x32 (0.3 M parameters).
+
+    A stride-2 stem halves the image before any wide layer, the 3x3 convs stay at 64 and
+    128 channels, and a 1x1 conv widens to the 512 features at a quarter of the input
+    size. At 28x28 this is about 4x fewer multiply-adds than :class:`SmallCNN`, whose
+    256-to-512 3x3 conv dominates its cost.
+    """
+
+    feature_dim = 512
+
+    def __init__(self, in_channels: int = 3):
+        super().__init__()
+        self.features = nn.Sequential(
+            *_conv_bn_relu(in_channels, 32, stride=2),
+            *_conv_bn_relu(32, 64),
+            *_conv_bn_relu(64, 128, stride=2),
+            *_conv_bn_relu(128, 128),
+            *_conv_bn_relu(128, 512, kernel=1),
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
         )
@@ -62,7 +90,7 @@ def build_backbone(backbone, in_channels: int, feature_dim: int | None = None):
     Parameters
     ----------
     backbone : str or torch.nn.Module
-        'small', one of the torchvision ResNets ('resnet18', ... 'resnet152', with the
+        'fast', 'small', one of the torchvision ResNets ('resnet18', ... 'resnet152', with the
         small-image stem), or a module mapping ``(B, C, H, W)`` to ``(B, feature_dim)``.
     in_channels : int
         Number of image channels; named backbones build their first layer for it.
@@ -79,6 +107,8 @@ def build_backbone(backbone, in_channels: int, feature_dim: int | None = None):
         return backbone, dim
     if backbone == "small":
         return SmallCNN(in_channels), SmallCNN.feature_dim
+    if backbone == "fast":
+        return FastCNN(in_channels), FastCNN.feature_dim
     if backbone in RESNETS:
         return _small_image_resnet(backbone, in_channels)
     raise ValueError(

@@ -35,11 +35,9 @@ def main():
     if args.model:
         est = TSimCNE.load(args.model)
     else:
-        from tsimcne_widgets import cli
+        from tsimcne_widgets.recipes import digits_recipe
 
-        est = TSimCNE(backbone="small", total_epochs=cli.DEMO_EPOCHS,
-                      batch_size=cli.DEMO_BATCH_SIZE, lr=cli.DEMO_LR,
-                      augmentations=cli.DEMO_AUGMENTATIONS, random_state=0)
+        est = TSimCNE(**{**digits_recipe(), "backbone": "small"}, random_state=0)
         est.fit(digits)
     H = est.backbone_features(digits)
     embed(H[:200], "umap", random_state=0)  # JIT-compile umap/pynndescent outside timing

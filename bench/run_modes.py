@@ -17,8 +17,12 @@ import numpy as np
 import torch
 
 from tsimcne_widgets import Augmentations, TSimCNE, as_images, load_digits
-from tsimcne_widgets.cli import DEMO_AUGMENTATIONS, DEMO_BATCH_SIZE, DEMO_EPOCHS, DEMO_LR
 from tsimcne_widgets.metrics import knn_accuracy
+from tsimcne_widgets.recipes import digits_recipe
+
+_DEMO = digits_recipe()
+DEMO_AUGMENTATIONS, DEMO_BATCH_SIZE = _DEMO["augmentations"], _DEMO["batch_size"]
+DEMO_EPOCHS, DEMO_LR = _DEMO["total_epochs"], _DEMO["lr"]
 
 
 def main():

@@ -16,7 +16,11 @@ import resource
 import time
 
 from tsimcne_widgets import Augmentations, TSimCNE, load_digits
-from tsimcne_widgets.cli import DEMO_BATCH_SIZE, DEMO_EPOCHS, DEMO_LR, _epochs
+from tsimcne_widgets.cli import _epochs
+from tsimcne_widgets.recipes import digits_recipe
+
+_DEMO = digits_recipe()
+DEMO_BATCH_SIZE, DEMO_EPOCHS, DEMO_LR = _DEMO["batch_size"], _DEMO["total_epochs"], _DEMO["lr"]
 
 
 def make(epochs, batch_size, lr):

@@ -29,3 +29,12 @@ def test_module_entry_point_and_console_script():
     r = subprocess.run([sys.executable, "-m", "tsimcne_widgets", "nope"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+def test_demo_with_a_time_budget(tmp_path, capsys):
+    out = tmp_path / "emb.csv"
+    assert main(["demo", "--time-budget", "3s", "--epochs", "2,1,1", "--out", str(out),
+                 "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "time_budget=3s" in text and "backbone=fast" in text
+    assert len(pd.read_csv(out)) == 1797

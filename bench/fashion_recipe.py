@@ -1,0 +1,101 @@
+"""t-SimCNE on a Fashion-MNIST subset with a time budget, side by side with pixel t-SNE.
+
+Each configuration is a JSON object of ``TSimCNE`` parameters (``augmentations`` as a dict)
+plus an optional ``"name"``; every one runs for every seed, and pixel t-SNE (openTSNE
+defaults on PCA-50 of the pixels) runs once on the same images as the anchor. Prints one
+line per run and a summary per configuration (mean and spread over the seeds), and appends
+them to ``--out``. Needs the Fashion-MNIST cache (``tsimcne-widgets fetch fashion-mnist``).
+
+    python bench/fashion_recipe.py --subset 10000 --seeds 0,1,2 \\
+        --config '{"name": "cpu recipe", "time_budget": "10min"}'
+
+Protocol: ``metrics.knn_accuracy(Z, labels, k=15, random_state=0)`` (a stratified 10 %
+hold-out). A configuration without ``backbone``/``total_epochs``/... gets the package's
+CPU recipe for those (``tsimcne_widgets.recipes.cpu_recipe``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from train_throughput import cpu_name
+
+from tsimcne_widgets import TSimCNE, load_fashion_mnist
+from tsimcne_widgets.baselines import embed, pixel_features
+from tsimcne_widgets.metrics import knn_accuracy
+from tsimcne_widgets.recipes import cpu_recipe
+
+
+def _tuples(params: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+
+
+def run_config(config: dict, data, seed: int) -> dict:
+    params = dict(config)
+    name = params.pop("name", json.dumps(config))
+    aug = params.pop("augmentations", None)
+    recipe = cpu_recipe()
+    if aug is not None:
+        recipe["augmentations"] = {**recipe["augmentations"], **aug}
+    params = {**recipe, **_tuples(params)}
+    params["augmentations"] = _tuples(params["augmentations"])
+    est = TSimCNE(**params, random_state=seed)
+    t0 = time.perf_counter()
+    Z = est.fit_transform(data)
+    seconds = time.perf_counter() - t0
+    H = est.backbone_features(data)
+    return {
+        "name": name, "seed": seed, "seconds": round(seconds, 1),
+        "epochs": [s.epochs for s in est.schedule_],
+        "knn_2d": round(knn_accuracy(Z, data.labels, k=15, random_state=0), 4),
+        "knn_features": round(knn_accuracy(H, data.labels, k=15, random_state=0), 4),
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--subset", type=int, default=10000)
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--config", action="append", required=True, help="JSON; repeat for more")
+    p.add_argument("--no-anchor", action="store_true", help="skip pixel t-SNE")
+    p.add_argument("--out", default=None, help="append the lines to this file")
+    args = p.parse_args()
+    data = load_fashion_mnist(subset=args.subset, random_state=0)
+    lines = [f"# {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+             f"Fashion-MNIST subset {args.subset} (random_state=0)"]
+
+    def say(line):
+        print(line, flush=True)
+        lines.append(line)
+
+    say(lines[0])
+    if not args.no_anchor:
+        t0 = time.perf_counter()
+        Z = embed(pixel_features(data), "tsne", random_state=0)
+        say(json.dumps({"name": "anchor: t-SNE on pixels (PCA-50)",
+                        "seconds": round(time.perf_counter() - t0, 1),
+                        "knn_2d": round(knn_accuracy(Z, data.labels, k=15, random_state=0),
+                                        4)}))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for text in args.config:
+        config = json.loads(text)
+        rows = [run_config(config, data, seed) for seed in seeds]
+        for row in rows:
+            say(json.dumps(row))
+        acc = np.array([r["knn_2d"] for r in rows])
+        feat = np.array([r["knn_features"] for r in rows])
+        say(f"summary {rows[0]['name']!r}: 2D kNN {acc.mean():.4f} ± {acc.std():.4f} "
+            f"(min {acc.min():.4f}, max {acc.max():.4f}); features {feat.mean():.4f} ± "
+            f"{feat.std():.4f}; {np.mean([r['seconds'] for r in rows]):.0f} s; "
+            f"{len(rows)} seed(s)")
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

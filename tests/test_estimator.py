@@ -153,7 +153,7 @@ def test_custom_backbone_module(small_digits):
 @pytest.mark.parametrize(
     "kwargs,exc,match",
     [
-        ({"backbone": "vgg"}, ValueError, "backbone must be one of"),
+        ({"backbone": "vgg"}, ValueError, "backbone must be .auto., one of"),
         ({"metric": "l1"}, ValueError, "metric must be"),
         ({"lr": -1}, ValueError, "lr must be"),
         ({"batch_size": 1}, ValueError, "batch_size must be an int >= 2"),
@@ -302,3 +302,22 @@ def test_fast_backbone_trains(small_digits):
     X, _ = small_digits
     est = fast(backbone="fast").fit(X)
     assert est.embedding_.shape == (120, 2) and np.isfinite(est.embedding_).all()
+
+
+def test_auto_backbone_is_fast_for_small_images_on_cpu_and_survives_load(small_digits,
+                                                                         tmp_path):
+    from tsimcne_widgets.estimator import _resolve_backbone
+    from tsimcne_widgets.models import FastCNN
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert _resolve_backbone("auto", cpu, (28, 28)) == "fast"
+    assert _resolve_backbone("auto", cpu, (64, 64)) == "resnet18"
+    assert _resolve_backbone("auto", cuda, (28, 28)) == "resnet18"
+    assert _resolve_backbone("small", cuda, (8, 8)) == "small"
+    X, _ = small_digits
+    est = fast(backbone="auto").fit(X)
+    assert est.backbone_ == "fast" and isinstance(est.model_.backbone, FastCNN)
+    est.save(tmp_path / "m.pt")
+    loaded = TSimCNE.load(tmp_path / "m.pt")
+    assert loaded.backbone == "auto" and loaded.backbone_ == "fast"
+    np.testing.assert_allclose(loaded.transform(X), est.transform(X), rtol=1e-5, atol=1e-5)

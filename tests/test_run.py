@@ -302,3 +302,31 @@ def test_killed_run_resumes_from_checkpoint_to_the_same_result(tmp_path, small_d
     est = resumed.start(X).wait(120)
     full = TSimCNE(augmentations=Augmentations(hflip=0), **params).fit(X)
     np.testing.assert_array_equal(est.embedding_, full.embedding_)
+
+
+def test_time_budget_in_a_background_run_excludes_paused_and_stopped_time(small_digits):
+    X, _ = small_digits
+    est = fast(time_budget="1h", total_epochs=(20, 2, 6))
+    run = est.start(X)
+    assert wait_for(lambda: run.progress.steps_done >= 6)
+    p = run.progress
+    assert p.time_budget == 3600.0
+    assert 0 < p.eta <= 3600.0 and p.elapsed + p.eta == pytest.approx(3600.0, abs=1.0)
+    run.pause()
+    assert wait_for(lambda: run.state == "paused")
+    budget = est._trainer.budget
+    used = budget.elapsed
+    time.sleep(0.3)
+    assert budget.elapsed == used  # paused time is not counted
+    run.stop()
+    run.wait(30)
+    used = budget.elapsed
+    time.sleep(0.2)
+    assert budget.elapsed == used  # nor stopped time
+    # The budget re-planned the stages for an hour: far more epochs than the proportions.
+    assert est.schedule_[0].epochs > 20
+    run2 = est.start(X)  # a resumed run goes on with what is left
+    assert wait_for(lambda: run2.progress.steps_done > 6)
+    assert run2.progress.elapsed >= used
+    run2.stop()
+    run2.wait(30)

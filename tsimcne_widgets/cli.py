@@ -66,7 +66,7 @@ def _demo(args) -> int:
     epochs = tuple(st.epochs for st in est.schedule_)
     budget = "" if est.time_budget is None else f", time_budget={est.time_budget}"
     print(f"trained on {len(Z)} {args.data} images in {seconds:.1f} s on {est.device_} "
-          f"(backbone={est.backbone}, epochs={epochs}{budget})")
+          f"(backbone={est.backbone_}, epochs={epochs}{budget})")
     print(f"2D kNN accuracy (k=15): {acc:.4f}")
     print(f"embedding written to {out}")
     return 0

@@ -112,7 +112,8 @@ def build_backbone(backbone, in_channels: int, feature_dim: int | None = None):
     if backbone in RESNETS:
         return _small_image_resnet(backbone, in_channels)
     raise ValueError(
-        f"backbone must be one of {', '.join(repr(b) for b in BACKBONES)} or an nn.Module, "
+        f"backbone must be 'auto', one of {', '.join(repr(b) for b in BACKBONES)} or an "
+        "nn.Module, "
         f"got {backbone!r}."
     )
 

@@ -65,14 +65,14 @@ def main():
     p.add_argument("--out", default=None, help="append the lines to this file")
     args = p.parse_args()
     data = load_fashion_mnist(subset=args.subset, random_state=0)
-    lines = [f"# {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-             f"Fashion-MNIST subset {args.subset} (random_state=0)"]
+    lines: list[str] = []
 
     def say(line):
         print(line, flush=True)
         lines.append(line)
 
-    say(lines[0])
+    say(f"# {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"Fashion-MNIST subset {args.subset} (random_state=0)")
     if not args.no_anchor:
         t0 = time.perf_counter()
         Z = embed(pixel_features(data), "tsne", random_state=0)

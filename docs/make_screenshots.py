@@ -2,14 +2,16 @@
 
     .venv/bin/python docs/make_screenshots.py        # writes docs/explorer.png, docs/comparison.png
 
-1. ``explorer.png``: the Explorer while a run on the digits is in its last stage (live
-   progress, curves, the scatter and a gallery of a selected cluster).
-2. ``comparison.png``: ``MethodComparison.from_estimator`` of that model with t-SNE and UMAP
-   on its backbone features, metrics table included, one digit class selected in all panels.
+1. ``explorer.png``: the Explorer while a run on 10,000 Fashion-MNIST photographs (the CPU
+   recipe with a time budget) is in its last stage: live progress, curves, the scatter and
+   a gallery of a selected cluster.
+2. ``comparison.png``: ``MethodComparison.from_estimator`` of that model next to t-SNE on the
+   pixels and on its backbone features, metrics table included, the sandals selected in
+   all panels.
 
-Needs the dev and baselines extras and Debian's chromium (see tests/browser/conftest.py).
-Takes about 12 minutes on 2 cores (the demo's schedule; ``TSIMCNE_EPOCHS=5,2,10`` for a
-quick look at the layout).
+Needs the dev and baselines extras, Debian's chromium (see tests/browser/conftest.py) and the
+Fashion-MNIST cache (``tsimcne-widgets fetch fashion-mnist``). Takes the time budget
+(``TSIMCNE_BUDGET``, default ``10min``) plus about 3 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -28,25 +30,27 @@ from stream_bench import ARGS, CHROMIUM, JS_EVAL, open_and_run, start_lab, stop_
 
 CELLS = [
     """import numpy as np
-from tsimcne_widgets import Explorer, load_digits
+from tsimcne_widgets import Explorer, load_fashion_mnist
 from tsimcne_widgets.comparison import MethodComparison
-digits = load_digits()
-explorer = Explorer(digits, backbone="small", total_epochs={epochs}, batch_size=128,
-                    lr=(0.015, 0.015, 0.005),
-                    augmentations={"hflip": 0.0, "crop_scale": (0.5, 1.0)}, random_state=0)
+from tsimcne_widgets.recipes import cpu_recipe
+fashion = load_fashion_mnist(subset=10000)
+explorer = Explorer(fashion, **cpu_recipe(time_budget={budget!r}), random_state=0)
 explorer""",
     "run = explorer.start()",
 ]
 
-SELECT_CLUSTER = """Z = run.latest.xy  # digits are few enough that snapshots are not subsampled
-c = np.median(Z[digits.labels == 3], axis=0)
-r = np.percentile(np.linalg.norm(Z[digits.labels == 3] - c, axis=1), 70)
-explorer.scatter.selection = np.flatnonzero(np.linalg.norm(Z - c, axis=1) < r)
+SELECT_CLUSTER = """snap = run.latest
+Z = snap.xy
+idx = np.arange(len(Z)) if snap.indices is None else snap.indices
+bag = fashion.labels[idx] == fashion.class_names.index("Bag")
+c = np.median(Z[bag], axis=0)
+r = np.percentile(np.linalg.norm(Z[bag] - c, axis=1), 50)
+explorer.scatter.selection = idx[np.linalg.norm(Z - c, axis=1) < r]
 print(len(explorer.scatter.selection))"""
 
 COMPARE = """explorer.wait()
-comparison = MethodComparison.from_estimator(explorer.estimator, digits,
-                                             methods=("tsne", "umap"))
+comparison = MethodComparison.from_estimator(explorer.estimator, fashion,
+                                             methods=("tsne:pixels", "tsne"))
 display(comparison)"""
 
 
@@ -59,8 +63,9 @@ def main():
     root = Path(tempfile.mkdtemp(prefix="shots-"))
     proc, url, nbdir = start_lab(root)
     try:
-        epochs = tuple(int(e) for e in os.environ.get("TSIMCNE_EPOCHS", "50,20,200").split(","))
-        write_nb(nbdir / "shots.ipynb", [CELLS[0].replace("{epochs}", repr(epochs)), *CELLS[1:]])
+        budget = os.environ.get("TSIMCNE_BUDGET", "10min")
+        write_nb(nbdir / "shots.ipynb", [CELLS[0].replace("{budget!r}", repr(budget)),
+                                         *CELLS[1:]])
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             ctx = browser.new_context(viewport={"width": 1400, "height": 1300},
@@ -96,7 +101,8 @@ def main():
             page.wait_for_function("() => document.querySelectorAll('.tsw-scatter-host')"
                                    ".length >= 4", polling=500)
             page.evaluate(JS_EVAL, "comparison.wait()")
-            page.evaluate(JS_EVAL, "comparison.selection = np.flatnonzero(digits.labels == 7)")
+            page.evaluate(JS_EVAL, "comparison.selection = np.flatnonzero(fashion.labels == "
+                                   "fashion.class_names.index('Sandal'))")
             time.sleep(3)
             shot = output_of(page, ".tsw-comparison")
             shot.scroll_into_view_if_needed()

@@ -14,11 +14,13 @@ __all__ = ["cpu_recipe", "digits_recipe"]
 # Fashion-MNIST, 10,000 images, 2 CPU cores (see bench/results/).
 _CPU = {
     "backbone": "fast",
-    "total_epochs": (10, 2, 8),  # proportions of the stages under a time budget
+    # Proportions of the stages under a time budget. In minutes, a short 128-D stage and a
+    # long fine-tuning at the full rate did best (lr/1000 or lr/3 barely move).
+    "total_epochs": (2, 1, 17),
     "batch_size": 128,
-    "lr": (0.015, 0.015, 0.005),  # fine-tuning at lr/3: lr/1000 barely moves in minutes
+    "lr": (0.015, 0.015, 0.015),
     "warmup_epochs": (1, 0, 1),
-    "augmentations": {"crop_scale": (0.2, 1.0), "hflip": 0.5},
+    "augmentations": {"crop_scale": (0.5, 1.0), "hflip": 0.5},  # milder crops: +0.03 kNN
     "time_budget": "10min",
 }
 

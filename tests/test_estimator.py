@@ -125,7 +125,8 @@ def test_cosine_metric_and_projection_dim(small_digits):
 
 def test_resnet18_is_the_small_image_variant(small_digits):
     X, _ = small_digits
-    est = TSimCNE(total_epochs=(1, 0, 0), batch_size=60, random_state=0).fit(X[:60])
+    est = TSimCNE(backbone="resnet18", total_epochs=(1, 0, 0), batch_size=60,
+                  random_state=0).fit(X[:60])
     bb = est.model_.backbone
     assert bb.conv1.kernel_size == (3, 3) and bb.conv1.stride == (1, 1)
     assert bb.conv1.in_channels == 1  # grayscale handled by the input layer

@@ -311,7 +311,8 @@ def test_time_budget_in_a_background_run_excludes_paused_and_stopped_time(small_
     assert wait_for(lambda: run.progress.steps_done >= 6)
     p = run.progress
     assert p.time_budget == 3600.0
-    assert 0 < p.eta <= 3600.0 and p.elapsed + p.eta == pytest.approx(3600.0, abs=1.0)
+    # The ETA counts down to the budget (or past it, where the plan's own estimate is later).
+    assert p.elapsed + p.eta >= 3600.0 - 1.0 and p.eta < 2 * 3600.0
     run.pause()
     assert wait_for(lambda: run.state == "paused")
     budget = est._trainer.budget

@@ -9,6 +9,7 @@ dispatcher thread so that a slow or failing callback never stalls training.
 from __future__ import annotations
 
 import atexit
+import math
 import queue
 import threading
 import time
@@ -255,7 +256,10 @@ class TrainingRun(RunBase):
         eta = left / steps_per_s if steps_per_s else float("nan")
         budget = tr.budget
         if budget is not None:
-            elapsed, eta = budget.elapsed, (0.0 if tr.done else budget.remaining)
+            # Counts down to the budget; a plan that cannot fit (each stage keeps an epoch)
+            # shows its own estimate rather than 0 while it runs over.
+            elapsed = budget.elapsed
+            eta = 0.0 if tr.done else max(budget.remaining, 0.0 if math.isnan(eta) else eta)
         with self._lock:
             self._progress = Progress(
                 state=self._state, stage=st_idx + 1, n_stages=len(sched), stage_name=st.name,

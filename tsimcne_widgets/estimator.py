@@ -531,10 +531,9 @@ class TSimCNE(BaseEstimator):
         est.n_channels_ = meta["n_channels"]
         est.image_shape_ = tuple(meta["image_shape"])
         # 'auto' resolves by device: load what was trained, wherever it is loaded.
+        # (a custom module is params["backbone"] already, and _resolve_backbone keeps it)
         est.backbone_ = meta.get("backbone") or _resolve_backbone(
             est.backbone, est.device_, est.image_shape_)
-        if payload["custom_backbone"]:
-            est.backbone_ = backbone
         est.model_ = est._build_model(est.n_channels_, meta["head_dim"])
         est.model_.load_state_dict(payload["model"])
         est._trainer = est._make_trainer(batch_size)

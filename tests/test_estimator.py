@@ -322,3 +322,49 @@ def test_auto_backbone_is_fast_for_small_images_on_cpu_and_survives_load(small_d
     loaded = TSimCNE.load(tmp_path / "m.pt")
     assert loaded.backbone == "auto" and loaded.backbone_ == "fast"
     np.testing.assert_allclose(loaded.transform(X), est.transform(X), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("verbose, in_kernel, shown", [
+    ("auto", False, False), ("auto", True, True), (True, False, True), (False, True, False),
+])
+def test_verbose_auto_shows_a_bar_only_in_a_notebook(small_digits, monkeypatch, verbose,
+                                                     in_kernel, shown):
+    from tsimcne_widgets import estimator as estimator_module
+
+    bars = []
+
+    class FakeBar:
+        def __init__(self, *a, **kw):
+            self.total, self.updates = kw.get("total"), 0
+            bars.append(self)
+
+        def set_description(self, *a, **kw):
+            pass
+
+        def set_postfix(self, *a, **kw):
+            pass
+
+        def update(self, n):
+            self.updates += n
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr("tqdm.auto.tqdm", FakeBar)
+    monkeypatch.setattr(estimator_module, "in_jupyter_kernel", lambda: in_kernel)
+    X, _ = small_digits
+    fast(verbose=verbose).fit(X)
+    assert len(bars) == int(shown)
+    if shown:
+        assert bars[0].updates == bars[0].total > 0
+
+
+def test_verbose_is_checked(small_digits):
+    with pytest.raises(ValueError, match="verbose must be True, False or 'auto'"):
+        fast(verbose="yes").fit(small_digits[0])
+
+
+def test_not_in_a_jupyter_kernel_under_pytest():
+    from tsimcne_widgets._jupyter import in_jupyter_kernel
+
+    assert in_jupyter_kernel() is False

@@ -79,18 +79,54 @@ def test_pause_resume_stop_and_estimator_stays_usable(small_digits, tmp_path):
     est.save(tmp_path / "stopped.pt")
     position = est._trainer.steps_done
 
-    # A new start resumes from the same schedule position...
+    # A new start resumes from the same schedule position, its history carrying on...
+    before = run.snapshots
+    elapsed = run.progress.elapsed
     run2 = est.start(X)
     assert wait_for(lambda: run2.progress.steps_done > position)
     run2.stop()
     run2.wait(30)
-    assert run2.snapshots[0].step >= position
+    assert [id(s) for s in run2.snapshots[:len(before)]] == [id(s) for s in before]
+    assert len(run2.snapshots) > len(before)
+    assert run2.snapshots[len(before)].step >= position
+    assert run2.progress.elapsed > elapsed
     # ...unless restart=True.
     run3 = est.start(X, restart=True)
     run3.stop()
     run3.wait(30)
     assert run3.snapshots[0].step == 0
+    assert id(run3.snapshots[0]) not in {id(s) for s in run2.snapshots}
+    assert run3.progress.elapsed < run2.progress.elapsed
     assert est._trainer.steps_done < position
+
+
+def test_a_resumed_preview_keeps_its_orientation(small_digits):
+    X, _ = small_digits
+    est = fast(total_epochs=(500, 1, 1))
+    run = est.start(X, snapshot_every="epoch")
+    assert wait_for(lambda: len(run.snapshots) >= 2)
+    run.stop()
+    run.wait(30)
+    last = run.snapshots[-1]
+    run2 = est.start(X, snapshot_every="epoch")
+    assert wait_for(lambda: len(run2.snapshots) > len(run.snapshots))
+    run2.stop()
+    run2.wait(30)
+    first = run2.snapshots[len(run.snapshots)]
+    assert first.kind == last.kind == "preview"
+    # Aligned to the last frame: no flip of either axis fits it better.
+    dist = {(sx, sy): np.abs(first.xy * [sx, sy] - last.xy).mean()
+            for sx in (1, -1) for sy in (1, -1)}
+    assert min(dist, key=dist.get) == (1, 1)
+
+
+def test_stable_pca_reset_aligns_to_a_given_frame():
+    rng = np.random.default_rng(1)
+    Z = rng.normal(size=(100, 6)) * np.array([4, 2, 0.1, 0.1, 0.1, 0.1])
+    a = StablePCA()(Z)
+    pca = StablePCA()
+    pca.reset(-a)  # as if the last frame had been drawn mirrored
+    np.testing.assert_allclose(pca(Z), -a, atol=1e-5)
 
 
 def test_stop_while_paused(small_digits):

@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from ._device import autocast, resolve_device, resolve_precision
+from ._jupyter import in_jupyter_kernel
 from .augment import Augmentations
 from .budget import READOUT_COST, TimeBudget, parse_duration
 from .data import ImageData, as_images, check_batch_size
@@ -113,8 +114,10 @@ class TSimCNE(BaseEstimator):
         embedding, bit for bit, on a CPU. On CUDA some kernels (e.g. the backward pass of
         the augmentations' ``grid_sample``) accumulate in a non-deterministic order, so
         repeated GPU runs agree only approximately.
-    verbose : bool, default=False
-        Show a tqdm progress bar during ``fit``.
+    verbose : bool or 'auto', default='auto'
+        Show a tqdm progress bar during ``fit``. 'auto' shows one in a Jupyter notebook
+        (a notebook widget bar) and stays quiet elsewhere (scripts, the terminal);
+        background runs (``start``) report through ``progress`` and the monitor instead.
 
     Attributes
     ----------
@@ -141,7 +144,7 @@ class TSimCNE(BaseEstimator):
                  metric="euclidean", temperature=0.5, projection_dim=128, out_dim=2,
                  augmentations=None, momentum=0.9, weight_decay=5e-4, clip_value=4.0, device="auto",
                  mixed_precision="auto", inference_batch_size=1024, random_state=None,
-                 verbose=False):
+                 verbose="auto"):
         self.backbone = backbone
         self.feature_dim = feature_dim
         self.total_epochs = total_epochs
@@ -189,6 +192,8 @@ class TSimCNE(BaseEstimator):
             raise ValueError(f"clip_value must be a positive number, got {self.clip_value!r}.")
         if self.time_budget is not None:
             parse_duration(self.time_budget, "time_budget")
+        if not (self.verbose == "auto" or isinstance(self.verbose, bool)):
+            raise ValueError(f"verbose must be True, False or 'auto', got {self.verbose!r}.")
 
     def _augmentations(self) -> Augmentations:
         a = self.augmentations
@@ -288,7 +293,8 @@ class TSimCNE(BaseEstimator):
         self._initialize(data)
         trainer = self._trainer
         trainer.set_images(data.images)
-        bar = _progress_bar(trainer, self.schedule_) if self.verbose else None
+        show = in_jupyter_kernel() if self.verbose == "auto" else self.verbose
+        bar = _progress_bar(trainer, self.schedule_) if show else None
         try:
             while not trainer.done:
                 info = trainer.step()
@@ -327,7 +333,9 @@ class TSimCNE(BaseEstimator):
             start and at the end of every stage. 0 or None: only those.
         restart : bool, default=False
             Start from scratch. Otherwise a stopped run (or a loaded checkpoint)
-            continues from its schedule position.
+            continues from its schedule position; the new run's ``snapshots`` and
+            ``progress.elapsed`` carry on those of the stopped run in this process, and
+            the stage-1 preview keeps its orientation.
         max_snapshots : int, default=200
             How many recent snapshots ``run.snapshots`` keeps.
         snapshot_points : int, optional
@@ -364,16 +372,19 @@ class TSimCNE(BaseEstimator):
             if checkpoint_dir is None:
                 raise ValueError("checkpoint_every needs checkpoint_dir, the folder to write to.")
         data = as_images(X, labels=labels)
+        previous = None  # the stopped run this one continues, if any
         if restart or getattr(self, "_trainer", None) is None:
             self._initialize(data)
         else:
             self._check_fitted(data)
+            previous = getattr(self, "_run", None)
             if self._trainer.done:
                 warnings.warn("The schedule is already complete; the run ends at once. "
                               "Pass restart=True to train again.", UserWarning, stacklevel=2)
         run = TrainingRun(self, data, snapshot_every=snapshot_every or 0,
                           max_snapshots=max_snapshots, snapshot_points=snapshot_points,
-                          checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir)
+                          checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir,
+                          previous=previous)
         self._run = run
         return run._start()
 

@@ -56,9 +56,9 @@ class Progress:
     loss, lr : float
         Loss and learning rate of the last step.
     elapsed, eta : float
-        Seconds spent training in this run, and the estimated seconds left. With a
-        ``time_budget``, the budget seconds used so far (over all resumes, pauses
-        excluded) and the budget seconds left.
+        Seconds spent training, over all resumes of the estimator's schedule (pauses
+        excluded), and the estimated seconds left. With a ``time_budget``, the budget
+        seconds used so far and the budget seconds left.
     time_budget : float or None
         The estimator's time budget in seconds, if it has one.
     views_per_s : float
@@ -114,7 +114,8 @@ class TrainingRun(RunBase):
     EVENTS = EVENTS
 
     def __init__(self, estimator, data, *, snapshot_every=0.5, max_snapshots=200,
-                 snapshot_points=None, checkpoint_every=None, checkpoint_dir=None):
+                 snapshot_points=None, checkpoint_every=None, checkpoint_dir=None,
+                 previous=None):
         self.estimator = estimator
         self.data = data
         self.labels = data.labels
@@ -139,6 +140,19 @@ class TrainingRun(RunBase):
         if snapshot_points is not None and snapshot_points < data.n_samples:
             rng = np.random.default_rng(estimator.seed_)
             self._indices = np.sort(rng.choice(data.n_samples, snapshot_points, replace=False))
+        # A resumed run carries on its predecessor's story: the snapshot history, the
+        # preview's orientation and the time trained so far.
+        self._elapsed_before = 0.0
+        if previous is not None:
+            self._snapshots.extend(previous.snapshots)
+            self._elapsed_before = previous.progress.elapsed
+            last = self._snapshots[-1] if self._snapshots else None
+            same_points = last is not None and (
+                (last.indices is None and self._indices is None)
+                or (last.indices is not None and self._indices is not None
+                    and np.array_equal(last.indices, self._indices)))
+            if same_points and last.kind == "preview":
+                self._pca.reset(last.xy)
         self._thread = threading.Thread(target=self._train, name="tsimcne-train", daemon=True)
         self._dispatcher = threading.Thread(target=self._dispatch, name="tsimcne-events",
                                             daemon=True)
@@ -252,7 +266,7 @@ class TrainingRun(RunBase):
         steps_per_s = rate / (2 * tr.batch_size) if rate else 0.0
         in_stage = tr.epoch * tr.steps_per_epoch + tr.step_in_epoch if not tr.done else (
             st.epochs * tr.steps_per_epoch)
-        elapsed = time.perf_counter() - t_start
+        elapsed = self._elapsed_before + time.perf_counter() - t_start
         eta = left / steps_per_s if steps_per_s else float("nan")
         budget = tr.budget
         if budget is not None:
@@ -369,7 +383,6 @@ class TrainingRun(RunBase):
             self._update_progress(None, t_start, rate)
             with self._lock:
                 self._progress = _replace(self._progress, state=outcome)
-            est._run = None
             self._emit(outcome, self._exc if outcome == "failed" else self)
             self._events.put(None)
             self._done.set()

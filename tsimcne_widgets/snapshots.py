@@ -60,8 +60,10 @@ class StablePCA:
     def __init__(self):
         self._prev: np.ndarray | None = None
 
-    def reset(self) -> None:
-        self._prev = None
+    def reset(self, previous: np.ndarray | None = None) -> None:
+        """Forget the last frame, or align the next one to ``previous`` (a frame of 2D
+        positions, e.g. the last preview of a run that is resumed)."""
+        self._prev = None if previous is None else np.asarray(previous, dtype=np.float64)
 
     def __call__(self, Z: np.ndarray) -> np.ndarray:
         Z = np.asarray(Z, dtype=np.float64)

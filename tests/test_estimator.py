@@ -191,7 +191,10 @@ def test_mixed_precision_resolution(small_digits):
     from tsimcne_widgets._device import bf16_supported
 
     est = fast(total_epochs=1).fit(X)
-    assert est.amp_ == bf16_supported(torch.device("cpu"))
+    # 'auto' may use bf16 only where the CPU has it, and then only if it measured faster.
+    assert est.amp_ == (est.precision_ == "bf16")
+    if not bf16_supported(torch.device("cpu")):
+        assert est.precision_ == "fp32"
     assert fast(total_epochs=1, mixed_precision=False).fit(X).amp_ is False
 
 

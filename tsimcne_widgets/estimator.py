@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import numbers
 import os
@@ -16,7 +17,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from ._device import autocast, resolve_device, resolve_precision
+from ._device import autocast, measure_precision, resolve_device, resolve_precision
 from ._jupyter import in_jupyter_kernel
 from .augment import Augmentations
 from .budget import READOUT_COST, TimeBudget, parse_duration
@@ -106,7 +107,11 @@ class TSimCNE(BaseEstimator):
     device : str or torch.device, default='auto'
         'auto' picks CUDA, then MPS, then CPU.
     mixed_precision : {'auto', True, False}, default='auto'
-        bf16 autocast; 'auto' turns it on for CUDA and CPUs with bf16 instructions.
+        bf16 autocast. 'auto' times a few forward+backward steps of the model in fp32 and
+        in bf16 (about 2 s, once per process for each device, backbone, image shape and
+        batch size) and trains in the faster; on a CPU without bf16 instructions it is
+        fp32 without timing. The choice is ``precision_``. As timings vary, set True or
+        False for bitwise reproducible results across processes on such machines.
     inference_batch_size : int, default=1024
         Batch size of ``transform`` and ``backbone_features``.
     random_state : int, RandomState or None, default=None
@@ -137,6 +142,11 @@ class TSimCNE(BaseEstimator):
         The backbone used: ``backbone`` with 'auto' resolved.
     seed_ : int
         The seed actually used.
+    precision_ : {'bf16', 'fp32'}
+        The precision of training and inference.
+    precision_timings_ : dict or None
+        What 'auto' measured: ``{"views", "fp32", "bf16"}`` (views per probe step and the
+        best seconds per step of each), None when nothing was timed.
     """
 
     def __init__(self, backbone="auto", *, feature_dim=None, total_epochs=(1000, 50, 450),
@@ -238,11 +248,45 @@ class TSimCNE(BaseEstimator):
         mean, std = _channel_stats(data.images)
         self.model_.mean.copy_(mean.view_as(self.model_.mean))
         self.model_.std.copy_(std.view_as(self.model_.std))
+        self._choose_precision(batch_size)
         self._trainer = self._make_trainer(batch_size)
         self._trainer.generator.manual_seed(self.seed_)
         self.history_ = []
         self.embedding_ = None
         self._run = None
+
+    def _choose_precision(self, batch_size: int) -> None:
+        """Set ``amp_`` and ``precision_``. With 'auto' on a device that supports bf16,
+        time both precisions on a copy of the model (once per process and setting)."""
+        self.precision_timings_ = None
+        if self.mixed_precision == "auto" and self.amp_:
+            key = (str(self.device_), str(self.backbone_), self.n_channels_,
+                   self.image_shape_, batch_size)
+            self.amp_, self.precision_timings_ = measure_precision(
+                self._probe_step(), key, 2 * batch_size)
+        self.precision_ = "bf16" if self.amp_ else "fp32"
+
+    def _probe_step(self):
+        """A forward+backward pass of a copy of the model, for ``measure_precision``."""
+        loss_fn = get_loss(self.metric, self.temperature)
+        device, shape = self.device_, (self.n_channels_, *self.image_shape_)
+        copies = []  # made on the first call: a cached answer needs no copy
+
+        def step(bf16: bool, n: int) -> None:
+            if not copies:
+                copies.append(copy.deepcopy(self.model_).train())
+            model = copies[0]
+            # Its own generator: probing must not move the training's random streams.
+            x = torch.rand(n, *shape, generator=torch.Generator().manual_seed(0))
+            x = x.to(device).contiguous(memory_format=torch.channels_last)
+            with autocast(device, bf16):
+                z = model(x)
+            loss_fn(z).backward()
+            model.zero_grad(set_to_none=True)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+
+        return step
 
     def _make_schedule(self, batch_size: int) -> list:
         lr = 0.03 * batch_size / 256 if self.lr == "auto" else self.lr
@@ -300,7 +344,8 @@ class TSimCNE(BaseEstimator):
                 info = trainer.step()
                 self._record(info)
                 if bar is not None:
-                    _update_bar(bar, info, self.schedule_, trainer.total_steps)
+                    _update_bar(bar, info, self.schedule_, trainer.total_steps,
+                                self.precision_)
         finally:
             trainer.pause_clock()
             if bar is not None:
@@ -547,6 +592,7 @@ class TSimCNE(BaseEstimator):
             est.backbone, est.device_, est.image_shape_)
         est.model_ = est._build_model(est.n_channels_, meta["head_dim"])
         est.model_.load_state_dict(payload["model"])
+        est._choose_precision(batch_size)
         est._trainer = est._make_trainer(batch_size)
         est._trainer.load_state_dict(payload["trainer"])
         est.history_ = list(payload["history"])
@@ -610,11 +656,11 @@ def _progress_bar(trainer: Trainer, schedule):
                 dynamic_ncols=True)
 
 
-def _update_bar(bar, info: StepInfo, schedule, total_steps: int) -> None:
+def _update_bar(bar, info: StepInfo, schedule, total_steps: int, precision: str) -> None:
     st = schedule[info.stage]
     if bar.total != total_steps:  # a time budget re-planned the stages
         bar.total = total_steps
     bar.set_description(f"stage {info.stage + 1}/{len(schedule)} {st.name}", refresh=False)
     bar.set_postfix(epoch=f"{info.epoch + 1}/{st.epochs}", loss=f"{info.loss:.3f}",
-                    refresh=False)
+                    precision=precision, refresh=False)
     bar.update(1)

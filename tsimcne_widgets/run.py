@@ -61,6 +61,8 @@ class Progress:
         seconds used so far and the budget seconds left.
     time_budget : float or None
         The estimator's time budget in seconds, if it has one.
+    precision : str
+        'bf16' or 'fp32', the estimator's ``precision_``.
     views_per_s : float
         Recent training throughput (two views per image).
     """
@@ -81,6 +83,7 @@ class Progress:
     eta: float = float("nan")
     views_per_s: float = 0.0
     time_budget: float | None = None
+    precision: str = ""
 
     @property
     def fraction(self) -> float:
@@ -285,6 +288,7 @@ class TrainingRun(RunBase):
                 lr=info.lr if info is not None else tr.current_lr(),
                 elapsed=elapsed, eta=eta, views_per_s=rate,
                 time_budget=None if budget is None else budget.seconds,
+                precision=self.estimator.precision_,
             )
 
     def _snapshot(self, stage_idx: int, epoch: int, loss: float) -> None:

@@ -293,9 +293,9 @@ class TrainingRun(RunBase):
 
     def _snapshot(self, stage_idx: int, epoch: int, loss: float) -> None:
         est = self.estimator
-        images = self.data.images
+        images = self._train_images()
         if self._indices is not None:
-            images = images[torch.from_numpy(self._indices)]
+            images = images[torch.from_numpy(self._indices).to(images.device)]
         Z = est._embed(images, head=True)
         if Z.shape[1] == 2:
             kind, xy = "embedding", Z
@@ -307,6 +307,12 @@ class TrainingRun(RunBase):
         with self._lock:
             self._snapshots.append(snap)
         self._emit("snapshot", snap)
+
+    def _train_images(self) -> torch.Tensor:
+        """The trainer's copy of the images, already on the training device (a GPU run
+        then never re-uploads them for a snapshot)."""
+        images = self.estimator._trainer.images
+        return self.data.images if images is None else images
 
     def _checkpoint(self) -> None:
         if self.checkpoint_dir is not None:
@@ -367,7 +373,7 @@ class TrainingRun(RunBase):
                 if info.stage_end and not tr.done:
                     self._emit("stage_change", self.progress)
             if outcome == "finished":
-                est.embedding_ = est._embed(self.data.images, head=True)
+                est.embedding_ = est._embed(self._train_images(), head=True)
         except BaseException as exc:  # noqa: BLE001 - handed to wait() and 'failed'
             outcome = "failed"
             self._exc = exc

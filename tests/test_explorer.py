@@ -79,3 +79,26 @@ def test_gallery_shows_first_items_and_reports_clicks(small_digits):
     assert clicked == [4]
     with pytest.raises(ValueError, match="indices must be in"):
         g.show([500])
+
+
+def test_explorer_wait_handles_the_monitor_buttons(small_digits, monkeypatch):
+    import contextlib
+
+    from tsimcne_widgets import _kernel_poll
+
+    X, y = small_digits
+    ex = Explorer(X, labels=y, **{**PARAMS, "total_epochs": (100_000, 1, 1)})
+    run = ex.start()
+    seen = []
+
+    def poll(n):  # a kernel poll that receives the clicks: Pause, then Stop once paused
+        seen.append(run.state)
+        if len(seen) == 3:
+            ex.monitor.pause_button.click()
+        elif seen.count("paused") == 3:
+            ex.monitor.stop_button.click()
+
+    monkeypatch.setattr(_kernel_poll, "_current_kernel", lambda: object())
+    monkeypatch.setattr(_kernel_poll, "_poller_for", lambda k: contextlib.nullcontext(poll))
+    assert ex.wait(60) is ex.estimator
+    assert run.state == "stopped" and "paused" in seen

@@ -1,4 +1,6 @@
 import _thread
+import contextlib
+import queue
 import signal
 import subprocess
 import sys
@@ -367,3 +369,125 @@ def test_time_budget_in_a_background_run_excludes_paused_and_stopped_time(small_
     assert run2.progress.elapsed >= used
     run2.stop()
     run2.wait(30)
+
+
+class FakePoller:
+    """Stands in for the kernel poller: records its calls, runs ``action`` on the n-th."""
+
+    def __init__(self, action=None, on_call=3):
+        self.calls = 0
+        self.created = 0
+        self.action, self.on_call = action, on_call
+
+    def __call__(self, kernel):
+        self.created += 1
+        return contextlib.nullcontext(self.poll)
+
+    def poll(self, n):
+        self.calls += 1
+        if self.calls == self.on_call and self.action is not None:
+            self.action()
+
+
+def test_wait_handles_widget_messages_while_it_blocks_in_a_kernel(small_digits, monkeypatch):
+    from tsimcne_widgets import _kernel_poll
+
+    X, _ = small_digits
+    est = fast(total_epochs=(100_000, 1, 1))
+    run = est.start(X)
+    # The poll handles a Stop click: without polling the wait would time out.
+    poller = FakePoller(action=run.stop)
+    monkeypatch.setattr(_kernel_poll, "_current_kernel", lambda: object())
+    monkeypatch.setattr(_kernel_poll, "_poller_for", poller)
+    assert run.wait(60) is est
+    assert run.state == "stopped"
+    assert poller.created == 1 and poller.calls >= 3
+
+
+def test_wait_outside_a_kernel_does_not_poll(small_digits, monkeypatch):
+    from tsimcne_widgets import _kernel_poll
+
+    X, _ = small_digits
+    poller = FakePoller()
+    monkeypatch.setattr(_kernel_poll, "_poller_for", poller)
+    assert _kernel_poll._current_kernel() is None
+    run = fast().start(X)
+    run.wait(120)
+    assert run.state == "finished" and poller.created == 0 and poller.calls == 0
+    # A timeout still raises, and an interrupt still stops the run.
+    run = fast(total_epochs=(100_000, 1, 1)).start(X)
+    with pytest.raises(TimeoutError, match="still running"):
+        run.wait(0.3)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        run.wait(60)
+    assert run.state == "stopped" and poller.calls == 0
+
+
+KERNEL_SETUP = """
+import ipywidgets as W
+import numpy as np
+from tsimcne_widgets import Augmentations, TSimCNE
+X = np.random.default_rng(0).integers(0, 255, (64, 8, 8), dtype=np.uint8)
+est = TSimCNE(backbone="small", total_epochs=(100_000, 1, 1), batch_size=32,
+              augmentations=Augmentations(hflip=0), device="cpu")
+seen = []
+
+def clicked(change):  # 1: Pause, 2: Stop, as the monitor's buttons do
+    if change["new"] == 1:
+        run.pause()
+    else:
+        seen.append((run.state, run.progress.steps_done))
+        run.stop()
+
+button = W.IntText(0)  # the front end sends a click as a value update
+button.observe(clicked, names="value")
+print(button.comm.comm_id)
+"""
+
+
+def test_wait_in_a_real_kernel_handles_clicks_and_keeps_queued_cells(tmp_path):
+    """What JupyterLab does in Run All: clicks (comm messages) arrive while a cell waits,
+    and the next cell is queued behind it."""
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    try:
+        def output(msg_id, timeout=90):
+            """The text that request printed, once the kernel is idle after it."""
+            text, deadline = "", time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    m = kc.get_iopub_msg(timeout=1)
+                except queue.Empty:
+                    continue
+                if m["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if m["msg_type"] == "stream":
+                    text += m["content"]["text"]
+                elif m["msg_type"] == "error":
+                    text += f"ERROR {m['content']['ename']}: {m['content']['evalue']}"
+                elif m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                    return text
+            raise AssertionError(f"the kernel did not finish; output so far: {text!r}")
+
+        def click(value):
+            kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {
+                "method": "update", "state": {"value": value}, "buffer_paths": []}}))
+
+        comm_id = output(kc.execute(KERNEL_SETUP)).strip()
+        waiting = kc.execute("run = est.start(X)\nprint('waited', run.wait(60) is est)")
+        queued = kc.execute("print('after', seen, run.state, run.progress.steps_done)")
+        time.sleep(3)  # training, the cell waits
+        click(1)
+        time.sleep(2)
+        click(2)
+        assert output(waiting).strip() == "waited True"
+        after = output(queued)
+        # Paused when Stop came, and no step since: the final count is the paused one.
+        steps = int(after.split()[-1])
+        assert after.strip() == f"after [('paused', {steps})] stopped {steps}" and steps > 0
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

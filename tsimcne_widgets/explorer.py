@@ -159,7 +159,11 @@ class Explorer(W.VBox):
         return self.scatter.selected_dataframe()
 
     def wait(self, timeout=None):
-        """Wait for the current run (see ``TrainingRun.wait``)."""
+        """Wait for the current run and return the estimator (see ``TrainingRun.wait``).
+
+        The widgets stay live meanwhile: Pause, Stop and lasso selections take effect while
+        the cell waits.
+        """
         if self.run is None:
             raise RuntimeError("Nothing is training; call start() first.")
         return self.run.wait(timeout)

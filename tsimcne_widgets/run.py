@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._kernel_poll import wait_event
 from ._openmp import release_caller_workers
 from ._runbase import RunBase
 from .snapshots import Snapshot, StablePCA
@@ -199,17 +200,11 @@ class TrainingRun(RunBase):
 
         Re-raises an exception from the training thread with its original traceback.
         Raises ``TimeoutError`` if ``timeout`` seconds pass first. A KeyboardInterrupt
-        while waiting stops the run, then propagates.
+        while waiting stops the run, then propagates. Inside a Jupyter kernel, widget
+        messages are handled while waiting, so that Pause, Stop and selections work.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            # Short waits in a loop, so that an interrupt is handled promptly.
-            finished = False
-            while not finished:
-                left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
-                if left <= 0:
-                    break
-                finished = self._done.wait(left)
+            finished = wait_event(self._done, timeout)
         except KeyboardInterrupt:
             self.stop()
             self._done.wait(10)

@@ -141,3 +141,77 @@ def test_embed_on_pixels(small_digits):
     assert Z.shape == (120, 2) and Z.dtype == np.float32
     from tsimcne_widgets.metrics import knn_accuracy
     assert knn_accuracy(Z, y, k=5) > 0.5
+
+
+# ------------------------------------------------------------------ phases and progress
+def _dedup(reports):
+    """The (phase, iteration, n_iter) reports without repeats, in order."""
+    out = []
+    for r in reports:
+        if not out or out[-1] != r:
+            out.append(r)
+    return out
+
+
+def test_tsne_reports_both_phases_in_order(feats):
+    seen = []
+    run = start(feats, "tsne", callback_every=10, n_iter=60, early_exaggeration_iter=40)
+    # The progress object is read on every snapshot, as the comparison's badge does.
+    run.on("snapshot", lambda s: seen.append((run.progress.phase, run.progress.iteration,
+                                              run.progress.n_iter, s.step, s.stage)))
+    run.wait(60)
+    mid = [r for r in seen if r[3] >= 0]  # the last, final snapshot has step -1
+    phases = [r[0] for r in mid]
+    first_main = phases.index("optimising")
+    assert set(phases[:first_main]) == {"exaggeration"}
+    assert set(phases[first_main:]) == {"optimising"}
+    exa = [r for r in mid if r[0] == "exaggeration"]
+    main = [r for r in mid if r[0] == "optimising"]
+    # The counts come from the parameters in use, restart in each phase and grow in it.
+    assert [r[1] for r in exa] == [10, 20, 30, 40] and {r[2] for r in exa} == {40}
+    assert [r[1] for r in main] == [10, 20, 30, 40, 50, 60] and {r[2] for r in main} == {60}
+    assert {r[4] for r in exa} == {1} and {r[4] for r in main} == {2}
+    # Snapshot steps run on over both phases.
+    steps = [r[3] for r in mid]
+    assert steps == sorted(steps) and steps[-1] == 100 and len(set(steps)) == len(steps)
+    p = run.progress
+    assert (p.state, p.method, p.phase) == ("finished", "tsne", "done")
+
+
+def test_tsne_default_phase_lengths_and_text(feats):
+    reports = []
+    embed(feats, "tsne", progress=lambda *r: reports.append(r), callback_every=250,
+          n_iter=250)
+    assert _dedup(reports) == [
+        ("affinities", 0, 0), ("exaggeration", 0, 250), ("exaggeration", 250, 250),
+        ("optimising", 0, 250), ("optimising", 250, 250), ("done", 0, 0)]
+    from tsimcne_widgets.baselines import BaselineProgress
+    assert BaselineProgress(method="tsne", phase="exaggeration", iteration=120,
+                            n_iter=250).text == "exaggeration 120/250"
+    assert BaselineProgress(method="umap", phase="fitting", n_iter=500).text == (
+        "fitting (500 epochs)")
+    assert BaselineProgress(method="pca", phase="done").text == "done"
+
+
+def test_umap_reports_its_epochs(feats):
+    reports = []
+    embed(feats, "umap", n_epochs=[5, 10, 30], callback=lambda i, Z: None,
+          progress=lambda *r: reports.append(r))
+    assert reports[0] == ("fitting", 0, 30) and reports[-1] == ("done", 30, 30)
+    epochs = [i for phase, i, n in reports if phase == "epochs"]
+    assert epochs == sorted(epochs) and epochs[-1] == 30 and {5, 10} <= set(epochs)
+    reports.clear()
+    embed(feats[:50], "umap", progress=lambda *r: reports.append(r))
+    assert reports[0] == ("fitting", 0, 500)  # umap-learn's default for small data
+
+
+def test_stopped_tsne_progress(feats):
+    import threading
+
+    gate = threading.Event()
+    run = start(feats, "tsne", callback_every=10, n_iter=5000)
+    run.on("snapshot", lambda s: gate.set())
+    assert gate.wait(60)
+    run.stop()
+    run.wait(60)
+    assert run.progress.state == "stopped"

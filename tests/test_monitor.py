@@ -89,3 +89,66 @@ def test_a_failed_run_shows_its_error(small_digits):
     assert "Traceback" in m.traceback.value and "forward" in m.traceback.value
     assert m.error_box.layout.display is None
     assert buttons(m)[1:] == (True, True)
+
+
+# -------------------------------------------------------------- the progress line's text
+def _progress(**kw):
+    from tsimcne_widgets.run import Progress
+
+    base = {"stage": 1, "n_stages": 3, "stage_name": "pretrain", "epoch": 3,
+            "epochs_in_stage": 10, "loss": 5.25, "lr": 0.03, "elapsed": 65.0,
+            "eta": 2202.0, "views_per_s": 1234.0}
+    return Progress(**{**base, **kw})
+
+
+@pytest.mark.parametrize("state", ["running", "paused", "stopping", "stopped", "finished",
+                                   "failed", "idle"])
+def test_eta_only_while_running(state):
+    from tsimcne_widgets.monitor import _details_html
+
+    text = _details_html(_progress(state=state), state)
+    assert "stage 1 pretrain 128-D · epoch 3/10 · loss 5.25 · lr 0.03" in text
+    assert "elapsed 0:01:05" in text
+    if state == "running":
+        assert "ETA 0:36:42" in text and "1234 views/s" in text
+    else:
+        assert "ETA" not in text and "0:36:42" not in text and "views/s" not in text
+
+
+def test_loss_is_a_dash_before_the_first_batch():
+    from tsimcne_widgets.monitor import _details_html
+
+    text = _details_html(_progress(loss=float("nan"), eta=float("nan")), "running")
+    assert "loss – ·" in text and "nan" not in text.lower()
+    assert "ETA – ·" in text  # no estimate yet, still no 'nan'
+    assert "loss 5.25" in _details_html(_progress(), "running")
+
+
+def test_the_progress_line_names_the_precision():
+    from tsimcne_widgets.monitor import _details_html
+
+    assert _details_html(_progress(precision="bf16"), "paused").endswith("· bf16</span>")
+    assert "fp32" not in _details_html(_progress(), "running")
+
+
+def test_a_stopped_monitor_shows_no_eta(small_digits):
+    X, y = small_digits
+    est = TSimCNE(total_epochs=(300, 1, 1), **FAST)
+    run = est.start(X, labels=y)
+    m = TrainingMonitor(run, update_interval=0.05)
+    assert wait_for(lambda: run.progress.steps_done > 0 and "ETA" in m.details.value)
+    run.stop()
+    run.wait(30)
+    assert wait_for(lambda: "stopped" in m.status.value)
+    assert "ETA" not in m.details.value and "views/s" not in m.details.value
+    assert "loss nan" not in m.details.value
+    m.close()
+
+
+def test_theme_is_checked():
+    assert TrainingMonitor(theme="dark").curves.theme == "dark"
+    assert TrainingMonitor().curves.theme == "auto"
+    with pytest.raises(ValueError, match="theme must be one of"):
+        TrainingMonitor(theme="blue")
+    with pytest.raises(Exception, match="theme must be one of"):
+        TrainingMonitor().curves.theme = "sepia"

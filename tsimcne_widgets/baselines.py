@@ -14,13 +14,15 @@ import threading
 import time
 import warnings
 from collections import deque
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ._kernel_poll import wait_event
 from ._runbase import RunBase
 from .snapshots import Snapshot
 
-__all__ = ["METHODS", "embed", "start", "pixel_features", "BaselineRun"]
+__all__ = ["METHODS", "embed", "start", "pixel_features", "BaselineRun", "BaselineProgress"]
 
 METHODS = ("tsne", "umap", "pca")
 _EXTRA_HINT = "install the extra with: pip install 'tsimcne-widgets[baselines]'"
@@ -28,6 +30,55 @@ _EXTRA_HINT = "install the extra with: pip install 'tsimcne-widgets[baselines]'"
 
 class _Stop(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class BaselineProgress:
+    """Where a baseline is. Immutable; a fresh record replaces it at every report.
+
+    Attributes
+    ----------
+    state : str
+        The run's state ('running', 'stopping', 'stopped', 'finished', 'failed').
+    method : str
+        'tsne', 'umap' or 'pca'.
+    phase : str
+        What the method is doing: t-SNE goes through 'affinities' (neighbours and
+        initialisation), 'exaggeration' (openTSNE's early exaggeration phase) and
+        'optimising' (the main phase); UMAP through 'fitting' (neighbour graph and all
+        its epochs, inside umap-learn, which reports nothing meanwhile) and 'epochs'
+        (its intermediate layouts, handed out once the fit is done); PCA through
+        'fitting'. Every method ends in 'done'.
+    iteration, n_iter : int
+        Iterations (t-SNE) or epochs (UMAP) done within the phase, and how many the
+        phase has, from the parameters in use (0 when it has no count).
+    """
+
+    state: str = "running"
+    method: str = ""
+    phase: str = "starting"
+    iteration: int = 0
+    n_iter: int = 0
+
+    @property
+    def text(self) -> str:
+        """Short description, e.g. 'exaggeration 120/250' or 'fitting (500 epochs)'."""
+        if self.phase == "fitting" and self.method == "umap" and self.n_iter:
+            return f"fitting ({self.n_iter} epochs)"
+        if self.n_iter:
+            return f"{self.phase} {self.iteration}/{self.n_iter}"
+        return self.phase
+
+
+def _umap_epochs(params, n_samples: int) -> int:
+    """The number of epochs umap-learn will run with ``params`` (its own default rule)."""
+    epochs = params.get("n_epochs")
+    if isinstance(epochs, list | tuple):
+        return int(max(epochs))
+    if epochs:
+        return int(epochs)
+    default = 500 if n_samples <= 10000 else 200
+    return default + (200 if params.get("densmap") else 0)
 
 
 def _require(module: str, method: str):
@@ -90,7 +141,7 @@ def _reduce(X, pca, random_state):
 
 
 def embed(features, method: str, *, random_state=0, pca="auto", callback=None,
-          callback_every: int = 50, **params) -> np.ndarray:
+          callback_every: int = 50, progress=None, **params) -> np.ndarray:
     """Embed features in 2D with a classic method.
 
     Parameters
@@ -114,7 +165,14 @@ def embed(features, method: str, *, random_state=0, pca="auto", callback=None,
         ``callback(iteration, embedding)`` with a float32 copy of the current embedding:
         every ``callback_every`` iterations for t-SNE, at the epochs listed in
         ``n_epochs`` for UMAP (once at the end by default). Returning True stops t-SNE
-        early and keeps the partial result.
+        early and keeps the partial result. For t-SNE, ``iteration`` counts both
+        phases (1 to ``early_exaggeration_iter + n_iter``).
+    callback_every : int, default=50
+        t-SNE iterations between calls of `callback` and `progress`.
+    progress : callable, optional
+        ``progress(phase, iteration, n_iter)`` when a phase starts and at every
+        report within it; the phases and their counts are those of
+        :class:`BaselineProgress`.
     **params
         Passed to ``openTSNE.TSNE``, ``umap.UMAP`` or ``sklearn.decomposition.PCA``.
 
@@ -125,28 +183,35 @@ def embed(features, method: str, *, random_state=0, pca="auto", callback=None,
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}.")
     X = _check_features(features)
+    report = progress if progress is not None else (lambda phase, i, n: None)
     if pca == "auto":
         pca = None if method == "pca" else 50
     if method == "pca":
         from sklearn.decomposition import PCA
 
+        report("fitting", 0, 0)
         Z = PCA(2, random_state=random_state, **params).fit_transform(X)
         if callback is not None:
             callback(0, Z.astype(np.float32))
+        report("done", 0, 0)
         return Z.astype(np.float32)
     X = _reduce(X, pca, random_state)
     if method == "tsne":
         openTSNE = _require("openTSNE", method)
-        cb = None
-        if callback is not None:
-            def cb(iteration, error, embedding):
-                # openTSNE keeps changing the array in place: hand out a copy.
-                return bool(callback(iteration, np.array(embedding, dtype=np.float32)))
-        tsne = openTSNE.TSNE(n_components=2, random_state=random_state, callbacks=cb,
+        tsne = openTSNE.TSNE(n_components=2, random_state=random_state,
                              callbacks_every_iters=callback_every, verbose=False,
                              **{"n_jobs": 1, **params})
-        return np.asarray(tsne.fit(X), dtype=np.float32)
+        phases = [("exaggeration", int(tsne.early_exaggeration_iter)),
+                  ("optimising", int(tsne.n_iter))]
+        if callback is not None or progress is not None:
+            tsne.callbacks = [_TSNEPhases(phases, callback, report)]
+        report("affinities", 0, 0)
+        Z = np.asarray(tsne.fit(X), dtype=np.float32)
+        report("done", 0, 0)
+        return Z
     umap = _require("umap", method)
+    n_epochs = _umap_epochs(params, len(X))
+    report("fitting", 0, n_epochs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # umap-learn warns that random_state disables threads
         model = umap.UMAP(n_components=2, random_state=random_state, **params)
@@ -156,10 +221,42 @@ def embed(features, method: str, *, random_state=0, pca="auto", callback=None,
         epochs = params.get("n_epochs")
         for i, frame in enumerate(frames):
             it = epochs[i] if isinstance(epochs, list | tuple) and i < len(epochs) else i
+            report("epochs", int(it), n_epochs)
             callback(it, np.asarray(frame, dtype=np.float32))
         final = max(epochs) if isinstance(epochs, list | tuple) else (epochs or -1)
+        report("epochs", n_epochs, n_epochs)
         callback(final, np.asarray(Z, dtype=np.float32))
+    report("done", n_epochs, n_epochs)
     return np.asarray(Z, dtype=np.float32)
+
+
+class _TSNEPhases:
+    """openTSNE callback that knows which phase it is in.
+
+    openTSNE's ``fit`` runs two optimisations, early exaggeration then the main phase,
+    and counts iterations from 1 in each; it announces each with
+    ``optimization_about_to_start``, which is what moves this to the next phase.
+    """
+
+    def __init__(self, phases, callback, report):
+        self.phases = phases
+        self.callback = callback
+        self.report = report
+        self.index = -1
+
+    def optimization_about_to_start(self):
+        self.index = min(self.index + 1, len(self.phases) - 1)
+        self.report(self.phases[self.index][0], 0, self.phases[self.index][1])
+
+    def __call__(self, iteration, error, embedding):
+        phase, n_iter = self.phases[self.index]
+        self.report(phase, int(iteration), n_iter)
+        if self.callback is None:
+            return False
+        before = sum(n for _, n in self.phases[: self.index])
+        # openTSNE keeps changing the array in place: hand out a copy.
+        return bool(self.callback(before + int(iteration),
+                                  np.array(embedding, dtype=np.float32)))
 
 
 class BaselineRun(RunBase):
@@ -169,8 +266,13 @@ class BaselineRun(RunBase):
     ``wait(timeout)`` (returns the embedding, re-raises a failure), ``stop()`` (t-SNE
     stops at its next callback and keeps the partial result; UMAP and PCA finish),
     ``on(event, callback)`` for 'snapshot', 'finished', 'failed' and 'stopped',
-    ``snapshots`` (bounded history of :class:`Snapshot`, kind 'embedding') and
+    ``snapshots`` (bounded history of :class:`Snapshot`, kind 'embedding'),
+    ``progress`` (a :class:`BaselineProgress`: phase and iteration counts) and
     ``embedding`` (the result, once done).
+
+    A snapshot's ``step`` counts iterations (t-SNE, over both phases) or epochs (UMAP)
+    since the start; its ``stage`` is the t-SNE phase (1 exaggeration, 2 optimising)
+    and its ``epoch`` the iteration within that phase. The final snapshot has step -1.
     """
 
     EVENTS = ("snapshot", "finished", "failed", "stopped")
@@ -187,10 +289,22 @@ class BaselineRun(RunBase):
         self._done = threading.Event()
         self._exc: BaseException | None = None
         self._snapshots: deque[Snapshot] = deque(maxlen=max_snapshots)
+        self._progress = BaselineProgress(method=method)
         self._callbacks = {e: [] for e in self.EVENTS}
         self.errors: list[BaseException] = []
         self._thread = threading.Thread(target=self._work, daemon=True,
                                         name=f"tsimcne-{method}")
+
+    @property
+    def progress(self) -> BaselineProgress:
+        """The current phase and iteration counts, with the run's state."""
+        with self._lock:
+            return replace(self._progress, state=self._state)
+
+    def _report(self, phase: str, iteration: int, n_iter: int) -> None:
+        with self._lock:
+            self._progress = replace(self._progress, phase=phase, iteration=int(iteration),
+                                     n_iter=int(n_iter))
 
     def stop(self) -> None:
         with self._lock:
@@ -199,11 +313,14 @@ class BaselineRun(RunBase):
         self._stop.set()
 
     def wait(self, timeout=None) -> np.ndarray:
-        deadline = None if timeout is None else time.monotonic() + timeout
+        """Block until the embedding is computed and return it.
+
+        Raises ``TimeoutError`` if ``timeout`` seconds pass first; a KeyboardInterrupt stops
+        the run. Inside a Jupyter kernel, widget messages are handled while waiting.
+        """
         try:
-            while not self._done.wait(0.1):
-                if deadline is not None and time.monotonic() > deadline:
-                    raise TimeoutError(f"{self.method} is still {self.state} after {timeout} s")
+            if not wait_event(self._done, timeout):
+                raise TimeoutError(f"{self.method} is still {self.state} after {timeout} s")
         except KeyboardInterrupt:
             self.stop()
             raise
@@ -212,8 +329,12 @@ class BaselineRun(RunBase):
         return self.embedding
 
     def _snap(self, iteration, Z) -> bool:
-        snap = Snapshot(np.ascontiguousarray(Z, dtype=np.float32), 1, int(iteration),
-                        int(iteration), float("nan"), "embedding")
+        p = self.progress
+        in_phase = p.iteration if p.phase in ("exaggeration", "optimising", "epochs") else (
+            int(iteration))
+        snap = Snapshot(np.ascontiguousarray(Z, dtype=np.float32),
+                        2 if p.phase == "optimising" else 1, in_phase, int(iteration),
+                        float("nan"), "embedding")
         with self._lock:
             self._snapshots.append(snap)
         self._call_callbacks("snapshot", snap)
@@ -224,7 +345,7 @@ class BaselineRun(RunBase):
         outcome = "finished"
         try:
             self.embedding = embed(self._features, self.method, callback=self._snap,
-                                   **self._kwargs)
+                                   progress=self._report, **self._kwargs)
             if self._stop.is_set():
                 outcome = "stopped"
             last = self.latest

@@ -30,14 +30,55 @@ def _clock(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def _number(value: float, fmt: str) -> str:
+    """``value`` formatted, or an en dash while there is none yet (NaN before the first
+    batch)."""
+    return format(value, fmt) if np.isfinite(value) else "–"
+
+
+def _details_html(p, state: str) -> str:
+    """The progress line under the bars for progress record ``p`` of a run in ``state``.
+
+    The ETA and the throughput describe training that is happening: they are shown only
+    while the run is 'running', never for a paused, stopped, finished or failed run.
+    """
+    stage_label = _STAGE_LABELS.get(p.stage_name, p.stage_name)
+    budget = "" if p.time_budget is None else f" of {_clock(p.time_budget)} budget"
+    parts = [f"stage {html.escape(stage_label)}", f"epoch {p.epoch}/{p.epochs_in_stage}",
+             f"loss {_number(p.loss, '.4g')}", f"lr {_number(p.lr, '.3g')}",
+             f"elapsed {_clock(p.elapsed)}{budget}"]
+    if state == "running":
+        parts += [f"ETA {_clock(p.eta)}", f"{p.views_per_s:.0f} views/s"]
+    if getattr(p, "precision", ""):
+        parts.append(html.escape(p.precision))
+    return f"<span class='tsw-progress'>{' · '.join(parts)}</span>"
+
+
 def _f32(values) -> bytes:
     return np.asarray(values, dtype=np.float32).tobytes()
 
 
+_THEMES = ("auto", "light", "dark")
+
+
+def _check_theme(theme) -> str:
+    if theme not in _THEMES:
+        raise ValueError(f"theme must be one of {', '.join(map(repr, _THEMES))}, got {theme!r}.")
+    return theme
+
+
 class LiveCurves(anywidget.AnyWidget):
-    """Loss, learning rate and 2D kNN accuracy against the training step."""
+    """Loss, learning rate and 2D kNN accuracy against the training step.
+
+    Drawn as SVG. With ``theme='auto'`` the text, frame and background follow
+    JupyterLab's theme CSS variables (``--jp-ui-font-color1``, ``--jp-layout-color0``,
+    ``--jp-border-color1``), so switching the Lab theme re-styles the curves at once;
+    outside JupyterLab the text takes the page's own colour. 'light' and 'dark' fix
+    the colours.
+    """
 
     _esm = _STATIC / "curves.js"
+    theme = t.Unicode("auto").tag(sync=True)
     loss = t.Bytes(b"").tag(sync=True)
     lr = t.Bytes(b"").tag(sync=True)
     epoch_steps = t.Bytes(b"").tag(sync=True)
@@ -45,6 +86,10 @@ class LiveCurves(anywidget.AnyWidget):
     knn_steps = t.Bytes(b"").tag(sync=True)
     stage_bounds = t.List(t.Float()).tag(sync=True)
     total_steps = t.Int(1).tag(sync=True)
+
+    @t.validate("theme")
+    def _valid_theme(self, proposal):
+        return _check_theme(proposal["value"])
 
 
 class TrainingMonitor(W.VBox):
@@ -67,6 +112,9 @@ class TrainingMonitor(W.VBox):
     starter : callable, optional
         Called with no arguments by the Start button to begin a run and return it
         (the Explorer uses this); default ``estimator.start(data, labels=labels, ...)``.
+    theme : {'auto', 'light', 'dark'}, default='auto'
+        Colours of the curves: 'auto' follows the JupyterLab theme, also when it is
+        switched while the monitor is shown.
 
     Attributes
     ----------
@@ -77,7 +125,8 @@ class TrainingMonitor(W.VBox):
     """
 
     def __init__(self, run=None, *, estimator=None, data=None, labels=None, start_kwargs=None,
-                 update_interval=0.25, starter=None, **kwargs):
+                 update_interval=0.25, starter=None, theme="auto", **kwargs):
+        _check_theme(theme)
         self.starter = starter
         self.estimator = estimator if estimator is not None else getattr(run, "estimator", None)
         self.data = data
@@ -108,7 +157,7 @@ class TrainingMonitor(W.VBox):
         self.error_box = W.Accordion(children=[self.traceback], selected_index=None)
         self.error_box.set_title(0, "Traceback")
         self.error_box.layout.display = "none"
-        self.curves = LiveCurves()
+        self.curves = LiveCurves(theme=theme)
         super().__init__(children=[
             W.HBox([self.status, self.start_button, self.pause_button, self.stop_button]),
             W.HBox([self.overall, self.stage_bar]),
@@ -221,25 +270,19 @@ class TrainingMonitor(W.VBox):
         with self._curve_lock:
             ep = np.asarray(self._epochs, dtype=np.float32).reshape(-1, 3)
             kn = np.asarray(self.knn_history, dtype=np.float32).reshape(-1, 2)
-        stage_label = _STAGE_LABELS.get(p.stage_name, p.stage_name)
-        budget = "" if p.time_budget is None else f" of {_clock(p.time_budget)} budget"
+        state = run.state
         with self.hold_sync():
             self.overall.value = p.fraction
             self.stage_bar.value = p.step / p.steps_in_stage if p.steps_in_stage else 0.0
             self.stage_bar.description = f"stage {p.stage}/{p.n_stages}"
-            self.details.value = (
-                f"<span class='tsw-progress'>stage {html.escape(stage_label)} · epoch "
-                f"{p.epoch}/{p.epochs_in_stage} · loss {p.loss:.4g} · lr {p.lr:.3g} · "
-                f"elapsed {_clock(p.elapsed)}{budget} · ETA {_clock(p.eta)} · "
-                f"{p.views_per_s:.0f} views/s</span>"
-            )
+            self.details.value = _details_html(p, state)
         with self.curves.hold_sync():
             self.curves.epoch_steps = _f32(ep[:, 0])
             self.curves.loss = _f32(ep[:, 1])
             self.curves.lr = _f32(ep[:, 2])
             self.curves.knn_steps = _f32(kn[:, 0])
             self.curves.knn = _f32(kn[:, 1])
-        self._render_state(run.state)
+        self._render_state(state)
 
     def _render_state(self, state: str) -> None:
         can_start = self.estimator is not None and self.data is not None
@@ -271,5 +314,8 @@ class TrainingMonitor(W.VBox):
         )
 
     def close(self):
-        self._closed.set()
+        # getattr: ipywidgets also closes a monitor whose __init__ raised early.
+        closed = getattr(self, "_closed", None)
+        if closed is not None:
+            closed.set()
         super().close()

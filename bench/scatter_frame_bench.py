@@ -33,7 +33,8 @@ from stream_bench import ARGS, CHROMIUM, cpu_diff, cpu_ticks  # noqa: E402
 
 BUNDLE = Path(__file__).resolve().parents[1] / "tsimcne_widgets" / "static" / "scatter.js"
 
-PAGE = """<!doctype html><html><body style="margin:0"><div id="host" style="width:760px"></div>
+PAGE = """<!doctype html><html><head><link rel="stylesheet" href="./scatter.css"></head>
+<body style="margin:0"><div id="host" style="width:760px"></div>
 <script type="module">
 import widget from "./scatter.js";
 const N = %(n)d, K = 8;
@@ -104,6 +105,7 @@ def main():
 
     root = Path(tempfile.mkdtemp(prefix="tsw-frame-"))
     shutil.copy(BUNDLE, root / "scatter.js")
+    shutil.copy(BUNDLE.with_suffix(".css"), root / "scatter.css")  # the widget's _css
     (root / "index.html").write_text(PAGE % dict(n=a.n, size=size, opacity=opacity,
                                                  delay=a.delay))
     handler = functools.partial(_QuietHandler, directory=str(root))

@@ -215,3 +215,29 @@ def test_gallery_click_highlights_in_the_scatter(setup):
     assert [it["index"] for it in g.items] == [5, 6]
     g.clicked = [6, 1]
     assert panel.highlight == [6]
+
+
+def test_baseline_badge_names_the_tsne_phase(setup):
+    from tsimcne_widgets import baselines
+
+    X, y, H, emb, meta = setup
+    comp = MethodComparison({"t-SimCNE": emb["t-SimCNE"], "t-SNE": None}, labels=y)
+    panel = comp.panels["t-SNE"]
+    badges = []
+    real_update = panel.update
+
+    def update(xy, *args, badge=None, **kwargs):
+        badges.append(badge)
+        return real_update(xy, *args, badge=badge, **kwargs)
+
+    panel.update = update
+    run = baselines.start(H, "tsne", callback_every=10, n_iter=30,
+                          early_exaggeration_iter=20)
+    comp._follow("t-SNE", run)
+    comp.wait(60)
+    shown = [b for b in badges if b and b != "t-SNE: done"]  # done: the final frame
+    assert shown == ["t-SNE: exaggeration 10/20", "t-SNE: exaggeration 20/20",
+                     "t-SNE: optimising 10/30", "t-SNE: optimising 20/30",
+                     "t-SNE: optimising 30/30"][-len(shown):]
+    assert "t-SNE: exaggeration 20/20" in shown and "t-SNE: optimising 30/30" in shown
+    assert badges[-1] == ""  # cleared when done

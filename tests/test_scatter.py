@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import traitlets as t
 
 from tsimcne_widgets import _scatter_data as sd
 from tsimcne_widgets._scatter_flow import FrameThrottle
@@ -31,13 +32,15 @@ def sent_messages(w):
 
 
 # ----------------------------------------------------------------- traits and binary data
-def test_positions_are_float32_bytes_x_then_y(xy):
+def test_positions_are_interleaved_float32_bytes(xy):
     w = EmbeddingScatter(xy)
     assert isinstance(w._xy, bytes) and len(w._xy) == 8 * len(xy)
-    cols = np.frombuffer(w._xy, dtype=np.float32)
-    np.testing.assert_array_equal(cols[:200], xy[:, 0])
-    np.testing.assert_array_equal(cols[200:], xy[:, 1])
+    flat = np.frombuffer(w._xy, dtype=np.float32)
+    np.testing.assert_array_equal(flat[0::2], xy[:, 0])  # x0, y0, x1, y1, ...
+    np.testing.assert_array_equal(flat[1::2], xy[:, 1])
     np.testing.assert_array_equal(sd.xy_from_bytes(w._xy), xy)
+    # The (n, 2) array's own memory is the wire layout: no transposed copy is made.
+    assert w._xy == xy.tobytes()
 
 
 def test_state_sends_binary_buffers_not_lists(xy):
@@ -102,7 +105,7 @@ def test_colors_list_dict_and_names(xy):
         ({"xy": np.zeros(10)}, "xy must have shape"),
         ({"xy": np.array([[0.0, np.nan], [1.0, 1.0]])}, "NaN"),
         ({"xy": np.array([["a", "b"]])}, "xy must be numeric"),
-        ({"xy": np.zeros((10, 2)), "labels": np.arange(9)}, "labels must have one entry"),
+        ({"xy": np.zeros((10, 2)), "labels": np.arange(9)}, r"labels must have shape \(10,\)"),
         ({"xy": np.zeros((10, 2)), "labels": np.arange(10) % 2, "colors": ["blurple", "red"]},
          "colors: unknown colour 'blurple'"),
         ({"xy": np.zeros((10, 2)), "labels": np.arange(10) % 3, "colors": ["red"]},
@@ -278,6 +281,53 @@ def test_snapshot_with_indices_shows_the_subsample(xy):
     w.selection = [1, 3]
     df = w.selected_dataframe()
     assert df["index"].tolist() == [10, 199] and df["m"].tolist() == [10, 199]
+    # The browser's tooltip placeholder shows the same index as Python's tooltip.
+    np.testing.assert_array_equal(np.frombuffer(w._orig_index, np.uint32), idx)
+    assert w.tooltip_html(1).startswith('<div class="tsw-tip-index">#10</div>')
+    assert EmbeddingScatter(xy)._orig_index == b""  # all points: shown index is the index
+
+
+def test_placeholder_until_the_first_frame(xy):
+    w = EmbeddingScatter(xy, placeholder="computing…", max_rate=0)
+    assert w.placeholder == "computing…"
+    w.update(xy + 1)
+    assert w.placeholder == ""
+    w.placeholder = "again"
+    w.update(Snapshot(xy[:4], 2, 1, 5, 0.5, "embedding", np.arange(4)))
+    assert w.placeholder == "" and w.n_points == 4
+
+
+def test_comparison_marks_panels_without_an_embedding(xy):
+    from tsimcne_widgets.comparison import MethodComparison
+
+    comp = MethodComparison({"ready": xy, "later": None}, labels=np.arange(200) % 3)
+    assert comp.panels["ready"].placeholder == ""
+    assert comp.panels["later"].placeholder == "computing…"
+    comp.panels["later"].update(xy)
+    assert comp.panels["later"].placeholder == ""
+
+
+# ----------------------------------------------------------------- selection tools, axes
+def test_mouse_modes_and_axes_traits(xy):
+    w = EmbeddingScatter(xy)
+    assert w.mouse_mode == "pan" and w.axes is False
+    for mode in ("lasso", "box", "pan"):
+        w.mouse_mode = mode
+        assert w.get_state()["mouse_mode"] == mode
+    with pytest.raises(t.TraitError):
+        w.mouse_mode = "circle"
+    assert EmbeddingScatter(xy, axes=True).get_state()["axes"] is True
+    with pytest.raises(TypeError, match="axes must be True or False"):
+        EmbeddingScatter(xy, axes="yes")
+
+
+def test_bundle_has_freehand_lasso_box_dimming_and_axes():
+    from tsimcne_widgets.scatter import _STATIC
+
+    js = _STATIC.read_text()
+    for needle in ('"freeform"', '"rectangle"', "opacityInactiveMax", "tsw-box", "tsw-axes",
+                   "tsw-placeholder"):
+        assert needle in js, needle
 
 
 # ----------------------------------------------------------------- selection
@@ -354,6 +404,16 @@ def test_esm_bundle_exists():
     from tsimcne_widgets.scatter import _STATIC
 
     assert _STATIC.exists(), "run `npm install && npm run build` (or pip install -e .)"
+
+
+def test_styles_are_anywidget_css_not_injected_by_the_bundle(xy):
+    from tsimcne_widgets.scatter import _STATIC, _STYLE
+
+    css = _STYLE.read_text().replace(" ", "")  # minified or not
+    assert ".tsw-scatter{" in css and ".tsw-legend-item" in css
+    assert _STYLE.parent == _STATIC.parent
+    assert "tsw-scatter-style" not in _STATIC.read_text()  # no <style> of its own
+    assert ".tsw-legend-item" in EmbeddingScatter(xy).get_state()["_css"]
 
 
 def test_no_warnings_on_construction(xy):

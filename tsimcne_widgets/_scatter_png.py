@@ -7,9 +7,7 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
-_VIRIDIS = np.array([[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142],
-                     [38, 130, 142], [31, 158, 137], [53, 183, 121], [109, 205, 89],
-                     [180, 222, 44], [253, 231, 37]], dtype=np.float64)
+from .labels import DEFAULT_COLOR, viridis_rgb
 
 
 def _hex_rgb(c: str) -> tuple[int, int, int]:
@@ -25,12 +23,8 @@ def point_colors(widget) -> np.ndarray:
         pal = np.array([_hex_rgb(c) for c in widget._colors], dtype=np.uint8)
         return pal[lab.values[idx] % len(pal)]
     if lab.kind == "continuous":
-        lo, hi = lab.value_range
-        v = np.clip((lab.values[idx] - lo) / ((hi - lo) or 1.0), 0, 1) * (len(_VIRIDIS) - 1)
-        k = np.minimum(v.astype(int), len(_VIRIDIS) - 2)
-        f = (v - k)[:, None]
-        return (_VIRIDIS[k] * (1 - f) + _VIRIDIS[k + 1] * f).round().astype(np.uint8)
-    return np.tile(np.array([[31, 119, 180]], dtype=np.uint8), (n, 1))
+        return viridis_rgb(lab.values[idx], *lab.value_range)
+    return np.tile(np.array([_hex_rgb(DEFAULT_COLOR)], dtype=np.uint8), (n, 1))
 
 
 def render_png(widget, size: int = 800, background: str = "white") -> bytes:

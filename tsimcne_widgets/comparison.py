@@ -10,6 +10,7 @@ import pandas as pd
 
 from .comparison_metrics import metrics_html, metrics_table
 from .data import as_images
+from .labels import encode_labels
 from .scatter import EmbeddingScatter
 
 __all__ = ["MethodComparison"]
@@ -49,6 +50,8 @@ class MethodComparison(W.VBox):
     embeddings : dict of str to array of shape (n_samples, 2)
         One panel per entry, in order.
     labels : array-like, optional
+        Encoded once by the rule of :mod:`tsimcne_widgets.labels`; every panel and
+        :meth:`save_html` show the same classes in the same colours.
     images : optional
         Anything :func:`tsimcne_widgets.as_images` accepts; hover thumbnails and the HTML
         export's tooltips.
@@ -71,11 +74,13 @@ class MethodComparison(W.VBox):
             raise ValueError(f"all embeddings must have the same number of rows, got {n}.")
         self.n_samples = n.pop()
         self.images = None if images is None else as_images(images)
-        if labels is not None:
-            labels = np.asarray(labels)
-        elif self.images is not None and self.images.labels is not None:
+        if labels is None and self.images is not None and self.images.labels is not None:
             labels, class_names = self.images.labels, class_names or self.images.class_names
-        self.labels = labels
+        # One encoding for every panel and the HTML export: the same classes and colours.
+        # It sees the labels as given (a categorical keeps its category order).
+        self._encoded = encode_labels(labels, self.n_samples,
+                                      None if labels is None else class_names)
+        self.labels = None if labels is None else np.asarray(labels)
         self.class_names = class_names
         self.metadata = metadata
         self.features = None if features is None else np.asarray(features, dtype=np.float32)
@@ -89,9 +94,11 @@ class MethodComparison(W.VBox):
         for name, Z in self.embeddings.items():
             xy = Z if Z is not None else np.zeros((self.n_samples, 2), np.float32)
             panel = EmbeddingScatter(
-                xy, labels=labels, images=self.images, metadata=metadata,
-                class_names=class_names, title=name if Z is not None else f"{name} (computing…)",
-                height=panel_height)
+                xy, labels=self._encoded, images=self.images, metadata=metadata,
+                title=name if Z is not None else f"{name} (computing…)",
+                height=panel_height,
+                # until its first frame, a baseline's panel would show all points at (0, 0)
+                placeholder="" if Z is not None else "computing…")
             panel.on_select(lambda sel, src=name: self._link_selection(src, sel))
             if hasattr(panel, "on_hover"):
                 panel.on_hover(lambda i, src=name: self._link_hover(src, i))
@@ -190,7 +197,9 @@ class MethodComparison(W.VBox):
     def _follow(self, name: str, run) -> None:
         self.runs[name] = run
         panel = self.panels[name]
-        run.on("snapshot", lambda s: panel.update(s.xy, badge=f"iteration {s.epoch}"))
+        # The badge names the phase: t-SNE counts its iterations afresh in each one.
+        run.on("snapshot",
+               lambda s: panel.update(s.xy, badge=f"{name}: {run.progress.text}"))
 
         def done(_):
             self.embeddings[name] = run.embedding
@@ -200,7 +209,11 @@ class MethodComparison(W.VBox):
 
         run.on("finished", done)
         run.on("stopped", done)
-        run.on("failed", lambda exc: setattr(panel, "title", f"{name} (failed: {exc})"))
+        def failed(exc):
+            panel.title = f"{name} (failed: {exc})"
+            panel.placeholder = "failed" if panel.placeholder else ""
+
+        run.on("failed", failed)
         if run.done and run.embedding is not None:
             done(run)
 
@@ -245,9 +258,13 @@ class MethodComparison(W.VBox):
     def _ready(self) -> dict:
         return {k: v for k, v in self.embeddings.items() if v is not None}
 
+    def _class_codes(self):
+        """Class codes for the label metrics; None for continuous labels (no classes)."""
+        return self._encoded.values if self._encoded.kind == "categorical" else None
+
     def _refresh_metrics(self) -> None:
         def work():
-            df = metrics_table(self._ready(), self.labels, self.features)
+            df = metrics_table(self._ready(), self._class_codes(), self.features)
             with self._lock:
                 self._metrics = df
             self.table.value = metrics_html(df)
@@ -261,7 +278,7 @@ class MethodComparison(W.VBox):
         method (NaN where labels or features are missing). Recall and Spearman compare
         every panel, pixel baselines included, with ``features`` (the backbone features
         in :meth:`from_estimator`)."""
-        return metrics_table(self._ready(), self.labels, self.features)
+        return metrics_table(self._ready(), self._class_codes(), self.features)
 
     def selected_dataframe(self) -> pd.DataFrame:
         """One row per selected point: index, label, x_<method>, y_<method> for every
@@ -281,12 +298,14 @@ class MethodComparison(W.VBox):
                 df[col] = meta[col].to_numpy()
         return df
 
-    def save_html(self, path, *, title="t-SimCNE vs t-SNE vs UMAP", thumbnails="auto"):
+    def save_html(self, path, *, title="t-SimCNE vs t-SNE vs UMAP", thumbnails="auto",
+                  axes=False):
         """Write a self-contained HTML file: all panels with linked brushing in the
-        browser (no kernel), hover tooltips with thumbnails, and the metrics table."""
+        browser (no kernel), hover tooltips with thumbnails, a legend whose entries hide
+        their class when clicked, and the metrics table. The current selection is
+        selected in the file too (the other points dimmed); ``axes=True`` draws axes."""
         from .export_html import save_html
 
-        return save_html(path, self._ready(), labels=self.labels,
-                         class_names=self.class_names, images=self.images,
+        return save_html(path, self._ready(), labels=self._encoded, images=self.images,
                          metadata=self.metadata, metrics=self.metrics(), title=title,
-                         thumbnails=thumbnails)
+                         thumbnails=thumbnails, axes=axes, selection=self.selection)

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .labels import MAX_FLOAT_CLASSES, encode_labels
+
 __all__ = ["ImageData", "as_images", "check_batch_size", "load_digits", "load_torchvision"]
 
 _CHANNELS = (1, 3, 4)
@@ -147,7 +149,9 @@ def as_images(
         Values must be uint8, bool (True becomes 255), integers in [0, 255] or floats in
         [0, 1], which are scaled by 255 and rounded to the nearest integer.
     labels : array-like of shape (N,), optional
-        Class labels: ints, strings, or a pandas Categorical/Series. They are stored as codes
+        Class labels: ints, strings, bools, whole-number floats, or a pandas
+        Categorical/Series, by the rule of :mod:`tsimcne_widgets.labels` that the plots
+        share (other floats are continuous and refused here). They are stored as codes
         ``0 .. n_classes - 1``. Integer labels with `class_names` are used as the codes
         themselves; string labels with `class_names` are looked up in it; a categorical
         keeps its categories. Otherwise the codes index the sorted unique labels, whose
@@ -171,7 +175,8 @@ def as_images(
     Raises
     ------
     TypeError
-        If `X`, its dtype or `labels` are of an unsupported type.
+        If `X`, its dtype or `labels` are of an unsupported type, or `labels` are
+        continuous.
     ValueError
         If shapes, values, sizes or label lengths are invalid.
     """
@@ -543,79 +548,18 @@ def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def _encode_labels(
     labels: Any, n: int, class_names: Sequence[str] | None
 ) -> tuple[np.ndarray | None, tuple[str, ...] | None]:
-    """Encode labels as int64 codes in [0, n_classes) plus the name of each code."""
-    if labels is None:
-        if class_names is not None:
-            raise ValueError("class_names were given without labels.")
+    """Encode labels as int64 codes in [0, n_classes) plus the name of each code.
+
+    The rule of :mod:`tsimcne_widgets.labels`, shared with the scatter plots and the HTML
+    export; images carry classes only, so labels that rule calls continuous are refused.
+    """
+    enc = encode_labels(labels, n, class_names, noun="images")
+    if enc.kind == "none":
         return None, None
-    names = _check_class_names(class_names)
-
-    if isinstance(getattr(labels, "dtype", None), pd.CategoricalDtype) and names is None:
-        cat = pd.Categorical(labels)  # keeps the category order and unused categories
-        values, categories = np.asarray(cat.codes, dtype=np.int64), cat.categories
-    else:
-        if isinstance(labels, torch.Tensor):
-            labels = labels.detach().cpu().numpy()
-        values, categories = np.asarray(labels), None
-    if values.ndim != 1 or len(values) != n:
-        raise ValueError(
-            f"labels must have shape ({n},) to match the {n} images, got shape {values.shape}."
+    if enc.kind == "continuous":
+        raise TypeError(
+            "labels must be classes (ints, strings, bools, a categorical, or whole-number "
+            f"floats with at most {MAX_FLOAT_CLASSES} distinct values), got continuous "
+            "floats; pass them to a scatter plot as labels for a colour bar instead."
         )
-    if values.dtype.kind not in "biufUSO":
-        raise TypeError(f"labels must be ints or strings, got dtype {values.dtype}.")
-    missing = (values < 0) if categories is not None else pd.isna(values)
-    if missing.any():
-        raise ValueError(
-            f"labels contain {int(missing.sum())} missing values (NaN or None), "
-            f"first at index {int(np.argmax(missing))}."
-        )
-    if categories is not None:
-        return values, tuple(str(c) for c in categories)
-
-    # Integral floats (e.g. from a pandas column with gaps filled) count as ints.
-    if values.dtype.kind == "f" and np.array_equal(values, np.round(values)):
-        values = values.astype(np.int64)
-    is_int = values.dtype.kind in "iu"
-
-    if names is not None and is_int:
-        if values.min() < 0 or values.max() >= len(names):
-            raise ValueError(
-                f"Integer labels must be codes in [0, {len(names)}) for the {len(names)} "
-                f"class_names, got values in [{values.min()}, {values.max()}]."
-            )
-        return values.astype(np.int64), names
-    if names is not None:
-        return _lookup(values.astype(str), names), names
-    try:
-        uniques, codes = np.unique(values, return_inverse=True)
-    except TypeError as exc:
-        raise TypeError("labels must all be ints or all be strings, got a mix.") from exc
-    return codes.astype(np.int64).reshape(-1), tuple(str(u) for u in uniques)
-
-
-def _lookup(values: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
-    """Codes of string labels in class_names (vectorised via searchsorted)."""
-    table = np.asarray(names)
-    order = np.argsort(table)
-    pos = np.searchsorted(table, values, sorter=order).clip(max=len(table) - 1)
-    codes = order[pos]
-    unknown = table[codes] != values
-    if unknown.any():
-        raise ValueError(
-            f"labels contain {str(values[unknown][0])!r}, which is not in "
-            f"class_names {list(names)}."
-        )
-    return codes.astype(np.int64)
-
-
-def _check_class_names(class_names: Any) -> tuple[str, ...] | None:
-    if class_names is None:
-        return None
-    if isinstance(class_names, str) or not hasattr(class_names, "__iter__"):
-        raise TypeError(f"class_names must be a sequence of str, got {_describe(class_names)}.")
-    names = tuple(str(c) for c in class_names)
-    if len(set(names)) != len(names):
-        raise ValueError(f"class_names must be unique, got {list(names)}.")
-    if not names:
-        raise ValueError("class_names must not be empty.")
-    return names
+    return enc.values, enc.names

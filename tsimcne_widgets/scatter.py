@@ -1,8 +1,9 @@
 """EmbeddingScatter: a WebGL scatter plot of a 2D embedding that can follow a training run.
 
-Positions travel as float32 bytes, labels as uint8/uint16 codes with the category names
-sent once, selections as uint32 bytes. Streamed updates are flow-controlled (one frame in
-flight, newest wins, rate cap); see :mod:`tsimcne_widgets._scatter_flow`.
+Positions travel as float32 bytes (x0, y0, x1, y1, ...), labels as uint8/uint16 codes with
+the category names sent once, selections as uint32 bytes. Streamed updates are
+flow-controlled (one frame in flight, newest wins, rate cap); see
+:mod:`tsimcne_widgets._scatter_flow`.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import traitlets as t
 from . import _scatter_data as sd
 from ._scatter_flow import FrameThrottle
 from ._thumbs import data_url, thumbnail_png
+from .labels import encode_labels
 
 __all__ = ["EmbeddingScatter"]
 
 _STATIC = Path(__file__).parent / "static" / "scatter.js"
+_STYLE = _STATIC.with_suffix(".css")  # esbuild writes it next to the bundle
 _TIP_COLUMNS = 8
 
 
@@ -47,8 +50,11 @@ class EmbeddingScatter(anywidget.AnyWidget):
     xy : array-like of shape (n_points, 2)
         Positions; must be finite.
     labels : array-like of shape (n_points,), optional
-        Ints, strings or a pandas categorical give a legend whose entries toggle the
-        categories; floats give a colour bar.
+        Classes (ints, strings, bools, a pandas categorical, whole-number floats with few
+        distinct values) give a legend whose entries toggle them; other floats give a
+        colour bar. The rule and the class colours are those of
+        :mod:`tsimcne_widgets.labels`, the same for every widget and the HTML export; its
+        :class:`~tsimcne_widgets.labels.Labels` are accepted as they are.
     images : optional
         Anything :func:`tsimcne_widgets.as_images` accepts, or an ``ImageData``; used for
         hover thumbnails, made one at a time on demand.
@@ -67,10 +73,35 @@ class EmbeddingScatter(anywidget.AnyWidget):
         pace by itself (60,000 points on 2 CPU cores with software WebGL: about 10 per second).
     height : int, default=450
         Plot height in pixels.
+    axes : bool, default=False
+        Draw x and y axes with tick labels in data coordinates; they follow pan and zoom.
+        The axes take room from the plot, not from the page: the widget keeps its size.
+    mouse_mode : {"pan", "lasso", "box"}, default="pan"
+        What a drag does: pan (scroll zooms; Shift+drag draws a freehand lasso), a freehand
+        lasso, or a box. In every mode Ctrl+drag (Cmd on a Mac) adds to the selection,
+        Alt+drag removes from it, and a double click or Esc clears it. The toolbar's
+        buttons set it too.
+    placeholder : str, default=""
+        Text shown over the plot instead of the points (e.g. "computing…" while an
+        embedding is not there yet); cleared by the next frame sent with :meth:`update`.
+
+    Attributes
+    ----------
+    lasso : list of float
+        The last lasso or box drawn, in data coordinates: x0, y0, x1, y1, ... The
+        selection it made holds exactly the points inside this polygon.
+
+    Notes
+    -----
+    While a selection exists, the points outside it are drawn faded, the selected ones
+    opaque, larger and in their own colour.
     """
 
     _esm = _STATIC
+    _css = _STYLE
     _xy = t.Bytes(b"").tag(sync=True)
+    # Original index (uint32) of each shown point while a run shows a subsample; else empty.
+    _orig_index = t.Bytes(b"").tag(sync=True)
     _frame = t.Int(0).tag(sync=True)
     _animate = t.Bool(False).tag(sync=True)
     _labels = t.Bytes(b"").tag(sync=True)
@@ -88,18 +119,22 @@ class EmbeddingScatter(anywidget.AnyWidget):
     badge = t.Unicode("").tag(sync=True)
     frame_kind = t.Unicode("").tag(sync=True)
     highlight = t.List(t.Int()).tag(sync=True)
-    mouse_mode = t.Enum(["pan", "lasso"], "pan").tag(sync=True)
+    mouse_mode = t.Enum(["pan", "lasso", "box"], "pan").tag(sync=True)
+    axes = t.Bool(False).tag(sync=True)
+    placeholder = t.Unicode("").tag(sync=True)
     theme = t.Enum(["auto", "light", "dark"], "auto").tag(sync=True)
     height = t.Int(450).tag(sync=True)
     width = t.Int(0).tag(sync=True)
 
     def __init__(self, xy, labels=None, images=None, metadata=None, *, point_size=None,
                  opacity=None, title="", colors=None, class_names=None, max_rate=20.0,
-                 height=450, **kwargs):
+                 height=450, axes=False, **kwargs):
         xy = sd.check_xy(xy)
         n = len(xy)
-        lab = sd.check_labels(labels, n, class_names)
-        cols = sd.palette(lab.names, colors) if lab.kind == "categorical" else []
+        # class_names alone (no labels) is tolerated here: from_run passes a run's.
+        lab = sd.check_categories(encode_labels(
+            labels, n, None if labels is None else class_names))
+        cols = lab.colors(colors)
         meta = sd.check_metadata(metadata, n)
         imgs = _check_images(images, n)
         if max_rate is not None and (not np.isscalar(max_rate) or max_rate < 0):
@@ -114,12 +149,12 @@ class EmbeddingScatter(anywidget.AnyWidget):
         self._hover_callbacks: list[Callable] = []
         self._rendered = threading.Event()
         super().__init__(
-            _xy=sd.xy_to_bytes(xy), _labels=lab.encode(), _label_kind=lab.kind,
-            _label_dtype=lab.dtype, _categories=list(lab.names), _colors=cols,
+            _xy=sd.xy_to_bytes(xy), _labels=sd.label_bytes(lab), _label_kind=lab.kind,
+            _label_dtype=sd.label_dtype(lab), _categories=sd.label_header(lab), _colors=cols,
             _value_range=list(lab.value_range),
             point_size=sd.default_point_size(n) if point_size is None else float(point_size),
             opacity=sd.default_opacity(n) if opacity is None else float(opacity),
-            title=title, height=height, **kwargs,
+            title=title, height=height, axes=_check_bool(axes, "axes"), **kwargs,
         )
         self._throttle = FrameThrottle(self._send_frame, max_rate=max_rate or 0.0)
         self.on_msg(self._on_custom_msg)
@@ -201,6 +236,7 @@ class EmbeddingScatter(anywidget.AnyWidget):
                 self.badge = badge
             if kind is not None:
                 self.frame_kind = kind
+            self.placeholder = ""  # points to show now
             self._frame = frame
 
     def _reindex(self, index, xy, badge, kind) -> None:
@@ -213,7 +249,8 @@ class EmbeddingScatter(anywidget.AnyWidget):
             frame = self._throttle.next_frame()
             with self.hold_sync():
                 self._selection = b""
-                self._labels = self._labels_obj.encode(index)
+                self._labels = sd.label_bytes(self._labels_obj, index)
+                self._orig_index = index.astype(np.uint32).tobytes()
                 self._xy = sd.xy_to_bytes(xy)
                 self.point_size = sd.default_point_size(len(index))
                 if badge is not None:
@@ -221,6 +258,7 @@ class EmbeddingScatter(anywidget.AnyWidget):
                 if kind is not None:
                     self.frame_kind = kind
                 self._animate = False
+                self.placeholder = ""
                 self._frame = frame
 
     def wait_rendered(self, timeout: float | None = None) -> bool:
@@ -366,6 +404,12 @@ def _check_images(images, n):
     if len(data) != n:
         raise ValueError(f"images must have one image per point ({n}), got {len(data)}.")
     return data
+
+
+def _check_bool(value, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)
 
 
 def _same(a, b) -> bool:

@@ -76,8 +76,8 @@ def test_renders_points(scatter):
 def test_box_drag_sets_selection_in_kernel(scatter):
     nbp, host, canvas = scatter
     page = nbp.page
-    host.locator("button.tsw-lasso").click()
-    nbp.wait_kernel("print(w.mouse_mode == 'lasso')", what="mouse_mode to reach the kernel")
+    host.locator("button.tsw-box").click()
+    nbp.wait_kernel("print(w.mouse_mode == 'box')", what="mouse_mode to reach the kernel")
     bb = canvas.bounding_box()
     x0, y0, x1, y1 = 150, 120, 330, 260
     page.mouse.move(bb["x"] + x0, bb["y"] + y0)

@@ -1,9 +1,12 @@
-"""EmbeddingScatter layout in a real browser: tall plots keep every point in view, and a
-widget without an explicit width fills narrow containers with its legend under the plot."""
+"""EmbeddingScatter layout in a real browser: tall plots keep every point in view, a
+widget without an explicit width fills narrow containers with its legend under the plot,
+and side-by-side panels (as in MethodComparison) keep identical plots whatever their
+titles, badges, legends and placeholders."""
 
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 import pytest
@@ -77,3 +80,109 @@ def test_narrow_widget_fills_its_box_with_the_legend_below(page):
     assert hb["width"] <= 381 and cb["width"] > 300  # fills the 380 px box, no overflow
     rgb = rgb_of(canvas)
     assert count(rgb, (214, 39, 40)) > 50 and count(rgb, (31, 119, 180)) > 50
+
+
+PANELS = """\
+import ipywidgets as W
+import numpy as np
+from tsimcne_widgets.scatter import EmbeddingScatter
+
+rng = np.random.default_rng(0)
+xy = rng.normal(size=(600, 2)).astype(np.float32)
+long_names = [f"a rather long class name {k}" for k in range(10)]
+kw = dict(height=300, point_size=4)
+p0 = EmbeddingScatter(xy, labels=rng.integers(0, 3, 600), title="short", **kw)
+p1 = EmbeddingScatter(xy, labels=np.array(long_names)[rng.integers(0, 10, 600)],
+                      title="a panel with a very long title that cannot fit in the header",
+                      badge="iteration 250 of 750 · stage 2", **kw)
+p2 = EmbeddingScatter(np.zeros_like(xy), labels=rng.integers(0, 7, 600), title="UMAP",
+                      placeholder="computing…", **kw)
+panels = [p0, p1, p2]
+W.GridBox(panels, layout=W.Layout(grid_template_columns="repeat(3, minmax(0, 1fr))",
+                                   width="100%"))"""
+
+
+@pytest.fixture(scope="module")
+def panels(notebook_page, lab):
+    write_notebook(lab.nbdir / "panels.ipynb", PANELS)
+    notebook_page.open("panels.ipynb")
+    notebook_page.run_all()
+    notebook_page.page.wait_for_function(
+        "() => { const e = document.querySelectorAll('.tsw-scatter-host');"
+        " return e.length === 3 && [...e].every(h => Number(h.dataset.draws) >= 1"
+        " && h.querySelector('.tsw-scatter').classList.contains('tsw-below')); }",
+        timeout=120_000)
+    time.sleep(0.5)  # let the panels settle at their grid width
+    return notebook_page
+
+
+def canvas_boxes(page):
+    return [page.locator(".tsw-scatter-host").nth(k).locator("canvas.tsw-canvas").bounding_box()
+            for k in range(3)]
+
+
+def test_side_by_side_panels_keep_the_same_plot_size_and_top(panels):
+    page = panels.page
+    hosts = page.locator(".tsw-scatter-host")
+    hosts.nth(0).scroll_into_view_if_needed()
+    boxes = canvas_boxes(page)
+    for b in boxes[1:]:
+        assert abs(b["y"] - boxes[0]["y"]) < 1, boxes  # same top
+        assert abs(b["width"] - boxes[0]["width"]) < 1, boxes
+        assert abs(b["height"] - 300) < 1, boxes
+    for k in range(3):
+        head = hosts.nth(k).locator(".tsw-head").bounding_box()
+        assert abs(head["height"] - 24) < 1, (k, head)  # one fixed-height row
+        # the toolbar is on one row and inside its panel
+        btns = [hosts.nth(k).locator(".tsw-tools button").nth(j).bounding_box() for j in range(5)]
+        assert len({round(b["y"]) for b in btns}) == 1, (k, btns)
+        assert btns[-1]["x"] + btns[-1]["width"] <= hosts.nth(k).bounding_box()["x"] + \
+            hosts.nth(k).bounding_box()["width"], (k, btns)
+    # the badge overlays the plot (its top inside the canvas), it does not push it down
+    badge = hosts.nth(1).locator(".tsw-badge")
+    assert badge.is_visible() and badge.inner_text() == "iteration 250 of 750 · stage 2"
+    bb = badge.bounding_box()
+    assert boxes[1]["y"] <= bb["y"] < boxes[1]["y"] + 20, (bb, boxes[1])
+    # a badge arriving later moves nothing either
+    panels.kernel("p0.badge = 'epoch 3'; p2.badge = 'iteration 50'")
+    page.wait_for_function("() => document.querySelector('.tsw-badge').textContent === 'epoch 3'")
+    time.sleep(0.3)
+    assert canvas_boxes(page) == boxes
+
+
+def test_legend_grid_never_leaves_a_class_alone_on_a_row(panels):
+    page = panels.page
+    for k, n_classes in ((0, 3), (1, 10), (2, 7)):
+        items = page.locator(".tsw-scatter-host").nth(k).locator(".tsw-legend-item")
+        assert items.count() == n_classes
+        rows: dict[int, int] = {}
+        for j in range(n_classes):
+            y = round(items.nth(j).bounding_box()["y"])
+            rows[y] = rows.get(y, 0) + 1
+        assert min(rows.values()) >= 2, (k, rows)  # no lone class on a row
+        assert len(rows) <= 5, (k, rows)
+        if n_classes <= 7:  # short names ("0" .. "6"): one or two rows, not a column
+            assert len(rows) <= 2 and (n_classes > 3 or len(rows) == 1), (k, rows)
+
+
+def test_placeholder_covers_an_empty_panel_until_the_first_frame(panels):
+    page = panels.page
+    host = page.locator(".tsw-scatter-host").nth(2)
+    ph = host.locator(".tsw-placeholder")
+    assert ph.is_visible() and ph.inner_text() == "computing…"
+    canvas = host.locator("canvas.tsw-canvas")
+    pb, cb = ph.bounding_box(), canvas.bounding_box()
+    assert abs(pb["width"] - cb["width"]) < 1 and abs(pb["height"] - cb["height"]) < 1
+    def coloured(rgb):  # points are in tab10 colours; the texts over the plot are grey
+        return int((rgb.max(axis=-1) - rgb.min(axis=-1) > 60).sum())
+
+    # the pile of points at (0, 0) is hidden under it
+    page.mouse.move(2, 2)
+    assert coloured(rgb_of(canvas)) == 0
+    panels.kernel("p2.update(xy, animate=False)")
+    ph.wait_for(state="hidden", timeout=30_000)
+    assert panels.kernel("print(repr(p2.placeholder))").strip() == "''"
+    page.wait_for_function(
+        "() => Number(document.querySelectorAll('.tsw-scatter-host')[2].dataset.frame) >= 1")
+    time.sleep(0.3)
+    assert coloured(rgb_of(canvas)) > 500

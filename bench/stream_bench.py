@@ -1,7 +1,7 @@
 """Streaming and render benchmark of EmbeddingScatter in a real JupyterLab + headless Chromium.
 
-Harness after ../shared/examples/stream-bench (its ANCHOR.md holds jupyter-scatter's figures
-on this machine kind: 1.8 applied updates/s, 14 s staleness, 8-11 fps at 60,000 points).
+Anchor: jupyter-scatter measured on this machine kind with the same harness: 1.8 applied
+updates/s, 14 s staleness, 8-11 fps at 60,000 points.
 
 Stream: a kernel thread pushes jittered positions for N points with ``w.update`` as fast as
 it can for DURATION s. Each frame carries its sequence number in the badge, so the page can
@@ -85,7 +85,7 @@ threading.Thread(target=_stream, daemon=True).start()
 print("READY")""",
 ]
 
-# jupyter-scatter, built as in ../shared/examples/stream-bench (ANCHOR.md section 2). The kernel
+# jupyter-scatter, installed from PyPI into the same venv. The kernel
 # thread records per update (send time, seq, float32 NDC x/y of points 0 and 1) and writes the list
 # to a file, because kernel round trips queue behind jscatter's backlog on the websocket.
 JSCATTER_CELLS = [

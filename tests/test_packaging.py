@@ -53,10 +53,17 @@ def wheel(tmp_path_factory):
 
 def test_wheel_contains_the_bundles(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    for js in ("scatter.js", "curves.js", "gallery.js"):
+    for js in ("scatter.js", "scatter.css", "curves.js", "gallery.js"):
         assert f"tsimcne_widgets/static/{js}" in names
     assert "tsimcne_widgets/py.typed" in names
     assert not any(n.startswith(("js/", "tests/", "node_modules/")) for n in names)
+
+
+def test_wheel_version_is_the_package_version(wheel):
+    # pyproject.toml reads the version from tsimcne_widgets/__init__.py (one source).
+    init = (ROOT / "tsimcne_widgets" / "__init__.py").read_text()
+    (version,) = re.findall(r'^__version__ = "([^"]+)"$', init, flags=re.M)
+    assert wheel.name.split("-")[1] == version
 
 
 def test_wheel_installs_into_a_fresh_venv_and_finds_its_bundle(wheel, tmp_path):
@@ -127,7 +134,8 @@ def test_sdist_has_the_sources_to_rebuild_the_bundle(sdist):
     with tarfile.open(sdist) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     for need in ("pyproject.toml", "package.json", "package-lock.json", "README.md",
-                 "js/scatter.js", "js/curves.js", "js/gallery.js",
+                 "js/scatter.js", "js/scatter/draw.js", "js/scatter/scatter.css",
+                 "js/curves.js", "js/gallery.js",
                  "tsimcne_widgets/__init__.py", "tsimcne_widgets/static/scatter.js"):
         assert need in names, need
     assert not any(n.startswith(("node_modules/", ".venv/", ".git/")) for n in names)
@@ -144,3 +152,4 @@ def test_a_wheel_builds_from_the_sdist(sdist, tmp_path):
     (whl,) = (tmp_path / "dist").glob("tsimcne_widgets-*.whl")
     names = zipfile.ZipFile(whl).namelist()
     assert "tsimcne_widgets/static/scatter.js" in names
+    assert "tsimcne_widgets/static/scatter.css" in names  # the widget's _css

@@ -1,6 +1,6 @@
 """Flow control for streamed frames: at most one frame in flight, newest wins, rate cap.
 
-DESIGN.md section 4: without this, a widget fed faster than the browser draws builds an
+Without this, a widget fed faster than the browser draws builds an
 unbounded backlog in the Jupyter server and shows a picture many seconds old. Here a frame
 is only sent once the browser has acknowledged the previous one (or the acknowledgement
 timed out, e.g. because no view is open), and no faster than ``max_rate`` per second. A frame

@@ -3,8 +3,8 @@
 - ``lab``: JupyterLab on 127.0.0.1 with a free port, no token, isolated config dirs (one per
   session). It dies with pytest, even on SIGTERM/SIGKILL.
 - ``browser``: Chromium via Playwright's ``executable_path`` (no Playwright browser download).
-  The binary is looked up, installed with apt-get when missing (as root), or the tests are
-  skipped with the reason.
+  The binary ($CHROMIUM, else /usr/bin/chromium) is only looked up here: `make browser-deps`
+  (a prerequisite of `make test`) installs it; without it the tests are skipped, saying so.
 - Helpers to open a notebook, wait for its kernel, run all cells and run code on the kernel.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -45,36 +44,14 @@ def _find_chromium() -> str | None:
     return None
 
 
-def _install_chromium() -> str:
-    """apt-get install chromium (Debian); returns '' on success, else why not."""
-    if shutil.which("apt-get") is None:
-        return "apt-get is not available"
-    prefix = []
-    if os.geteuid() != 0:
-        if shutil.which("sudo") is None:
-            return "not root and no sudo to run apt-get"
-        prefix = ["sudo", "-n"]
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
-        try:
-            r = subprocess.run(prefix + cmd, env=env, capture_output=True, text=True,
-                               timeout=900, stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"{' '.join(cmd)} failed: {exc}"
-        if r.returncode != 0:
-            return f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr[-500:]}"
-    return ""
-
-
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
+    # Installing is the Makefile's job (root/sudo, apt-get), not a fixture's.
     path = _find_chromium()
     if path is None:
-        why = _install_chromium()
-        path = _find_chromium()
-        if path is None:
-            pytest.skip(f"Chromium not found at {CHROMIUM_CANDIDATES[0]} and could not be "
-                        f"installed: {why or 'unknown reason'}")
+        where = ", ".join(("$CHROMIUM",) + CHROMIUM_CANDIDATES)
+        pytest.skip(f"Chromium not found ({where}): install Debian's chromium with "
+                    "`make browser-deps`")
     return path
 
 

@@ -2,6 +2,7 @@ import builtins
 
 import numpy as np
 import pytest
+from _helpers import wait_for
 
 from tsimcne_widgets import baselines
 from tsimcne_widgets.baselines import embed, pixel_features, start
@@ -153,29 +154,30 @@ def _dedup(reports):
     return out
 
 
-def test_tsne_reports_both_phases_in_order(feats):
-    seen = []
+def test_tsne_snapshots_count_stage_epoch_and_step_as_documented(feats):
     run = start(feats, "tsne", callback_every=10, n_iter=60, early_exaggeration_iter=40)
-    # The progress object is read on every snapshot, as the comparison's badge does.
-    run.on("snapshot", lambda s: seen.append((run.progress.phase, run.progress.iteration,
-                                              run.progress.n_iter, s.step, s.stage)))
     run.wait(60)
-    mid = [r for r in seen if r[3] >= 0]  # the last, final snapshot has step -1
-    phases = [r[0] for r in mid]
-    first_main = phases.index("optimising")
-    assert set(phases[:first_main]) == {"exaggeration"}
-    assert set(phases[first_main:]) == {"optimising"}
-    exa = [r for r in mid if r[0] == "exaggeration"]
-    main = [r for r in mid if r[0] == "optimising"]
-    # The counts come from the parameters in use, restart in each phase and grow in it.
-    assert [r[1] for r in exa] == [10, 20, 30, 40] and {r[2] for r in exa} == {40}
-    assert [r[1] for r in main] == [10, 20, 30, 40, 50, 60] and {r[2] for r in main} == {60}
-    assert {r[4] for r in exa} == {1} and {r[4] for r in main} == {2}
-    # Snapshot steps run on over both phases.
-    steps = [r[3] for r in mid]
-    assert steps == sorted(steps) and steps[-1] == 100 and len(set(steps)) == len(steps)
+    where = [(s.stage, s.epoch, s.step) for s in run.snapshots]
+    # stage = the phase, epoch = iterations within it, step = iterations since the start.
+    expected = [(1, i, i) for i in (10, 20, 30, 40)] + [(2, i, 40 + i) for i in range(10, 61, 10)]
+    assert where[:10] == expected
+    # The result, if it differs from the last frame, is labelled where the run ended.
+    assert where[10:] in ([], [(2, 60, 100)])
+    np.testing.assert_array_equal(run.snapshots[-1].xy, run.embedding)
     p = run.progress
     assert (p.state, p.method, p.phase) == ("finished", "tsne", "done")
+
+
+def test_umap_and_pca_snapshots_count_epochs(feats):
+    run = start(feats, "umap", n_epochs=[5, 10, 30])
+    run.wait(120)
+    where = [(s.stage, s.epoch, s.step) for s in run.snapshots]
+    assert {st for st, _, _ in where} == {1} and where[-1][1:] == (30, 30)
+    assert [st for _, _, st in where] == sorted(st for _, _, st in where)
+    assert all(e == st for _, e, st in where)
+    run = start(feats, "pca")
+    run.wait(60)
+    assert [(s.stage, s.epoch, s.step) for s in run.snapshots] == [(1, 0, 0)]
 
 
 def test_tsne_default_phase_lengths_and_text(feats):
@@ -215,3 +217,46 @@ def test_stopped_tsne_progress(feats):
     run.stop()
     run.wait(60)
     assert run.progress.state == "stopped"
+
+
+def test_a_slow_snapshot_callback_does_not_hold_up_tsne(feats):
+    import threading
+
+    release = threading.Event()
+    calls = []
+
+    def slow(snap):  # stands for a slow consumer, e.g. a widget update per frame
+        calls.append(snap)
+        release.wait(60)
+
+    run = start(feats, "tsne", callback_every=10, n_iter=60, early_exaggeration_iter=40)
+    run.on("snapshot", slow)
+    # t-SNE runs to the end while the first callback is still blocked: callbacks run on
+    # a dispatcher thread, not on the worker.
+    assert wait_for(lambda: run.done, 60)
+    assert run.state == "finished" and len(run.snapshots) >= 10
+    assert len(calls) < len(run.snapshots)
+    release.set()
+    run.wait(60)
+    assert len(calls) == len(run.snapshots)  # every frame still reaches the callback
+
+
+def test_baseline_on_returns_the_callback_and_off_removes_it(feats):
+    # Not started yet, so that no frame can come before off().
+    run = baselines.BaselineRun(feats, "tsne", callback_every=10, n_iter=60,
+                                early_exaggeration_iter=40)
+    kept, dropped = [], []
+    assert run.on("snapshot", kept.append) == kept.append
+    cb = run.on("snapshot", dropped.append)
+    run.on("snapshot", kept.append)  # registered once only
+    run.off("snapshot", cb)
+    run.off("snapshot", print)  # not registered: nothing happens
+    run._launch()
+    run.wait(60)
+    assert dropped == [] and len(kept) == len(run.snapshots)
+    with pytest.raises(ValueError, match="event must be one of"):
+        run.on("epoch_end", print)
+    with pytest.raises(ValueError, match="event must be one of"):
+        run.off("done", print)
+    with pytest.raises(TypeError, match="callable"):
+        run.on("snapshot", "not a function")

@@ -310,7 +310,7 @@ def test_fast_backbone_trains(small_digits):
 
 def test_auto_backbone_is_fast_for_small_images_on_cpu_and_survives_load(small_digits,
                                                                          tmp_path):
-    from tsimcne_widgets.estimator import _resolve_backbone
+    from tsimcne_widgets._setup import resolve_backbone as _resolve_backbone
     from tsimcne_widgets.models import FastCNN
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
@@ -371,3 +371,50 @@ def test_not_in_a_jupyter_kernel_under_pytest():
     from tsimcne_widgets._jupyter import in_jupyter_kernel
 
     assert in_jupyter_kernel() is False
+
+
+def test_a_failed_save_keeps_the_old_checkpoint_and_leaves_no_temp_file(
+        tmp_path, small_digits, monkeypatch):
+    from tsimcne_widgets import checkpoint
+
+    X, _ = small_digits
+    est = fast().fit(X)
+    path = tmp_path / "model.pt"
+    est.save(path)
+    before = path.read_bytes()
+    written = []
+
+    def broken_save(payload, f):
+        f.write(b"half a checkpoint")  # the temp file exists and holds junk
+        written.extend(tmp_path.glob(".model.pt.*.tmp"))
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint.torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        est.save(path)
+    assert len(written) == 1  # it wrote to a temp file in the same folder...
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]  # ...and removed it
+    assert path.read_bytes() == before
+    monkeypatch.undo()
+    np.testing.assert_array_equal(TSimCNE.load(path).transform(X), est.transform(X))
+
+
+def test_load_rebuilds_through_the_same_set_up_as_fit(tmp_path, small_digits, monkeypatch):
+    import tsimcne_widgets.estimator as estimator_module
+    from tsimcne_widgets import _setup, checkpoint
+
+    X, _ = small_digits
+    calls = []
+
+    def counting_build(*args, **kwargs):
+        calls.append(kwargs)
+        return _setup.build(*args, **kwargs)
+
+    for module in (estimator_module, checkpoint):  # fit's and load's one builder
+        monkeypatch.setattr(module, "build", counting_build)
+    est = fast(lr=0.05).fit(X)
+    est.save(tmp_path / "m.pt")
+    new = TSimCNE.load(tmp_path / "m.pt")
+    assert len(calls) == 2 and calls[0]["seed"] == calls[1]["seed"] == 0
+    assert [st.lr for st in new.schedule_] == [st.lr for st in est.schedule_]
+    assert new.schedule_[0].lr == 0.05 and new.precision_ == est.precision_

@@ -220,9 +220,42 @@ def test_events_and_callback_threads(small_digits):
     run.wait(60)
     assert len(got["epoch_end"]) >= 3 and len(got["stage_change"]) >= 1
     assert got["finished"] == [run]
-    assert threading.current_thread() not in threads and run._thread not in threads
+    # Neither the caller's nor the training thread: the run's dispatcher.
+    assert {t.name for t in threads} == {"tsimcne-events"}
     with pytest.raises(ValueError, match="event must be one of"):
         run.on("done", print)
+
+
+def test_on_returns_the_callback_and_off_removes_it(small_digits):
+    X, _ = small_digits
+    est = fast(total_epochs=(500, 1, 1))
+    run = est.start(X)
+    run.pause()
+    assert wait_for(lambda: run.state == "paused")
+    kept, dropped = [], []
+    assert run.on("stopped", kept.append) == kept.append
+    cb = run.on("stopped", dropped.append)
+    run.on("stopped", kept.append)  # registered once only
+    run.off("stopped", cb)
+    run.off("stopped", print)  # not registered: nothing happens
+    run.stop()
+    run.wait(30)
+    assert kept == [run] and dropped == []
+    with pytest.raises(TypeError, match="callable"):
+        run.on("snapshot", None)
+    with pytest.raises(ValueError, match="event must be one of"):
+        run.off("done", print)
+
+
+def test_run_exposes_its_schedule(small_digits):
+    X, _ = small_digits
+    est = fast(total_epochs=(3, 1, 2))
+    run = est.start(X)
+    run.wait(60)
+    assert [st.epochs for st in run.schedule] == [3, 1, 2] == [st.epochs for st in est.schedule_]
+    assert run.steps_per_epoch == 4  # 120 images, batches of 30
+    assert run.progress.total_steps == 6 * run.steps_per_epoch
+    assert est.run_ is run
 
 
 def test_progress_is_immutable_and_sensible(small_digits):
@@ -314,7 +347,7 @@ def test_interpreter_exit_with_a_live_run_does_not_hang(tmp_path):
 def test_killed_run_resumes_from_checkpoint_to_the_same_result(tmp_path, small_digits):
     X, _ = small_digits
     np.save(tmp_path / "X.npy", X)
-    params = dict(FAST, total_epochs=(4, 2, 2))
+    params = dict(FAST, total_epochs=(10, 2, 2))  # 14 epochs of 4 steps
     params.pop("augmentations")
     code = textwrap.dedent(f"""
         import numpy as np, time
@@ -322,22 +355,29 @@ def test_killed_run_resumes_from_checkpoint_to_the_same_result(tmp_path, small_d
         X = np.load({str(tmp_path / "X.npy")!r})
         est = TSimCNE(augmentations=Augmentations(hflip=0), **{params!r})
         run = est.start(X, checkpoint_every=1, checkpoint_dir={str(tmp_path)!r})
-        # Slow down after the third epoch so the kill lands mid-run.
-        run.on("epoch_end", lambda p: time.sleep(30) if p.steps_done >= 12 else None)
-        run.wait()
+        # Pause after the second epoch: the training thread then writes nothing more, so
+        # the kill lands mid-schedule, after the last checkpoint.
+        run.on("epoch_end", lambda p: run.pause() if p.steps_done >= 8 else None)
+        while run.state != "paused":
+            assert not run.done, run.state
+            time.sleep(0.01)
+        print("paused", flush=True)
+        time.sleep(120)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", code])
-    ckpt = tmp_path / "checkpoint.pt"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
-        assert wait_for(lambda: ckpt.exists() and TSimCNE.load(ckpt)._trainer.steps_done >= 12,
-                        120)
+        assert proc.stdout.readline().strip() == "paused"
     finally:
         proc.kill()  # SIGKILL: no clean-up at all
         proc.wait()
-    assert not list(tmp_path.glob(".checkpoint.pt.*.tmp")) or True  # temp files may linger
-    resumed = TSimCNE.load(ckpt)
-    assert resumed._trainer.steps_done >= 12
+        proc.stdout.close()
+    resumed = TSimCNE.load(tmp_path / "checkpoint.pt")
+    tr = resumed._trainer
+    # Killed mid-schedule: the checkpoint is one of the first epochs, not the end.
+    assert 8 <= tr.steps_done < tr.total_steps and tr.steps_done % 4 == 0
+    assert len(resumed.history_) == tr.steps_done // 4
     est = resumed.start(X).wait(120)
+    assert len(est.history_) == 14
     full = TSimCNE(augmentations=Augmentations(hflip=0), **params).fit(X)
     np.testing.assert_array_equal(est.embedding_, full.embedding_)
 

@@ -10,15 +10,12 @@ openTSNE and umap-learn are optional (the ``baselines`` extra) and imported lazi
 
 from __future__ import annotations
 
-import threading
 import time
 import warnings
-from collections import deque
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ._kernel_poll import wait_event
 from ._runbase import RunBase
 from .snapshots import Snapshot
 
@@ -265,35 +262,29 @@ class BaselineRun(RunBase):
     Offers ``state`` ('running', 'stopping', 'stopped', 'finished', 'failed'),
     ``wait(timeout)`` (returns the embedding, re-raises a failure), ``stop()`` (t-SNE
     stops at its next callback and keeps the partial result; UMAP and PCA finish),
-    ``on(event, callback)`` for 'snapshot', 'finished', 'failed' and 'stopped',
-    ``snapshots`` (bounded history of :class:`Snapshot`, kind 'embedding'),
-    ``progress`` (a :class:`BaselineProgress`: phase and iteration counts) and
-    ``embedding`` (the result, once done).
+    ``on(event, callback)`` / ``off(event, callback)`` for 'snapshot', 'finished',
+    'failed' and 'stopped', ``snapshots`` (bounded history of :class:`Snapshot`, kind
+    'embedding'), ``progress`` (a :class:`BaselineProgress`: phase and iteration counts)
+    and ``embedding`` (the result, once done). As for a :class:`TrainingRun`, callbacks
+    run on a dispatcher thread: a slow one does not slow the method down.
 
-    A snapshot's ``step`` counts iterations (t-SNE, over both phases) or epochs (UMAP)
-    since the start; its ``stage`` is the t-SNE phase (1 exaggeration, 2 optimising)
-    and its ``epoch`` the iteration within that phase. The final snapshot has step -1.
+    Snapshots follow :class:`Snapshot`'s conventions: ``stage`` is the phase (t-SNE: 1
+    early exaggeration, 2 main optimisation; UMAP and PCA: 1), ``epoch`` the iterations
+    (t-SNE) or epochs (UMAP) done within it, ``step`` those done since the start.
     """
 
     EVENTS = ("snapshot", "finished", "failed", "stopped")
 
     def __init__(self, features, method, max_snapshots=200, **kwargs):
+        super().__init__(max_snapshots=max_snapshots, worker_name=f"tsimcne-{method}",
+                         state="running")
         self.method = method
         self.embedding: np.ndarray | None = None
         self.elapsed = float("nan")
         self._features = features
         self._kwargs = kwargs
-        self._lock = threading.Lock()
-        self._state = "running"
-        self._stop = threading.Event()
-        self._done = threading.Event()
-        self._exc: BaseException | None = None
-        self._snapshots: deque[Snapshot] = deque(maxlen=max_snapshots)
         self._progress = BaselineProgress(method=method)
-        self._callbacks = {e: [] for e in self.EVENTS}
-        self.errors: list[BaseException] = []
-        self._thread = threading.Thread(target=self._work, daemon=True,
-                                        name=f"tsimcne-{method}")
+        self._steps = 0  # iterations (t-SNE) or epochs (UMAP) done since the start
 
     @property
     def progress(self) -> BaselineProgress:
@@ -301,43 +292,33 @@ class BaselineRun(RunBase):
         with self._lock:
             return replace(self._progress, state=self._state)
 
+    def stop(self) -> None:
+        """Stop t-SNE at its next callback, keeping the partial result (UMAP and PCA
+        finish). Safe to call any number of times."""
+        super().stop()
+
     def _report(self, phase: str, iteration: int, n_iter: int) -> None:
         with self._lock:
             self._progress = replace(self._progress, phase=phase, iteration=int(iteration),
                                      n_iter=int(n_iter))
 
-    def stop(self) -> None:
-        with self._lock:
-            if self._state == "running":
-                self._state = "stopping"
-        self._stop.set()
-
-    def wait(self, timeout=None) -> np.ndarray:
-        """Block until the embedding is computed and return it.
-
-        Raises ``TimeoutError`` if ``timeout`` seconds pass first; a KeyboardInterrupt stops
-        the run. Inside a Jupyter kernel, widget messages are handled while waiting.
-        """
-        try:
-            if not wait_event(self._done, timeout):
-                raise TimeoutError(f"{self.method} is still {self.state} after {timeout} s")
-        except KeyboardInterrupt:
-            self.stop()
-            raise
-        if self._exc is not None:
-            raise self._exc.with_traceback(self._exc.__traceback__)
+    def _result(self) -> np.ndarray:
         return self.embedding
+
+    def _name(self) -> str:
+        return self.method
 
     def _snap(self, iteration, Z) -> bool:
         p = self.progress
-        in_phase = p.iteration if p.phase in ("exaggeration", "optimising", "epochs") else (
-            int(iteration))
-        snap = Snapshot(np.ascontiguousarray(Z, dtype=np.float32),
-                        2 if p.phase == "optimising" else 1, in_phase, int(iteration),
-                        float("nan"), "embedding")
-        with self._lock:
-            self._snapshots.append(snap)
-        self._call_callbacks("snapshot", snap)
+        if p.phase in ("exaggeration", "optimising"):  # embed counts over both phases
+            stage, epoch, step = 2 if p.phase == "optimising" else 1, p.iteration, iteration
+        elif p.phase == "epochs":  # UMAP: one phase
+            stage, epoch, step = 1, p.iteration, p.iteration
+        else:  # PCA
+            stage, epoch, step = 1, 0, 0
+        self._steps = max(self._steps, int(step))
+        self._add_snapshot(Snapshot(np.ascontiguousarray(Z, dtype=np.float32), stage,
+                                    int(epoch), self._steps, float("nan"), "embedding"))
         return self._stop.is_set()
 
     def _work(self) -> None:
@@ -350,16 +331,15 @@ class BaselineRun(RunBase):
                 outcome = "stopped"
             last = self.latest
             if last is None or not np.array_equal(last.xy, self.embedding):
-                self._snap(-1, self.embedding)
+                # The result, labelled with the last position reported.
+                stage, epoch = (last.stage, last.epoch) if last is not None else (1, 0)
+                self._add_snapshot(Snapshot(np.ascontiguousarray(self.embedding), stage,
+                                            epoch, self._steps, float("nan"), "embedding"))
         except BaseException as exc:  # noqa: BLE001 - handed to wait() and 'failed'
             self._exc, outcome = exc, "failed"
         finally:
             self.elapsed = time.perf_counter() - t0
-            with self._lock:
-                self._state = outcome
-            # Callbacks first, so that they have run when wait() returns.
-            self._call_callbacks(outcome, self._exc if outcome == "failed" else self)
-            self._done.set()
+            self._finish(outcome)
 
 
 def start(features, method: str, **kwargs) -> BaselineRun:
@@ -375,5 +355,5 @@ def start(features, method: str, **kwargs) -> BaselineRun:
     elif method == "umap":
         _require("umap", method)
     run = BaselineRun(X, method, **kwargs)
-    run._thread.start()
+    run._launch()
     return run

@@ -2,49 +2,21 @@
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import numbers
-import os
-import pickle
-import tempfile
-import threading
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from ._device import autocast, measure_precision, resolve_device, resolve_precision
+from . import checkpoint
+from ._device import autocast
 from ._jupyter import in_jupyter_kernel
-from .augment import Augmentations
-from .budget import READOUT_COST, TimeBudget, parse_duration
+from ._setup import augmentations_of, build, check_params, seed_from
 from .data import ImageData, as_images, check_batch_size
-from .losses import get_loss
-from .models import TSimCNEModel, build_backbone
-from .schedule import make_schedule
-from .training import StepInfo, Trainer
+from .training import StepInfo, progress_bar, update_bar
 
 __all__ = ["TSimCNE"]
-
-_FORMAT = "tsimcne-widgets-checkpoint"
-_FORMAT_VERSION = 1
-
-
-def _seed_from(random_state) -> int:
-    if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1)[0])
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(0, 2**31 - 1))
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        if random_state < 0:
-            raise ValueError(f"random_state must be >= 0, got {random_state}.")
-        return int(random_state)
-    raise TypeError(
-        f"random_state must be None, an int or a numpy RandomState, got {random_state!r}."
-    )
 
 
 class TSimCNE(BaseEstimator):
@@ -147,6 +119,8 @@ class TSimCNE(BaseEstimator):
     precision_timings_ : dict or None
         What 'auto' measured: ``{"views", "fp32", "bf16"}`` (views per probe step and the
         best seconds per step of each), None when nothing was timed.
+    run_ : TrainingRun or None
+        The latest background run of :meth:`start`; None after ``fit`` or ``load``.
     """
 
     def __init__(self, backbone="auto", *, feature_dim=None, total_epochs=(1000, 50, 450),
@@ -176,138 +150,24 @@ class TSimCNE(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # -- validation ---------------------------------------------------------------------
-    def _check_params(self) -> None:
-        def pos_int(name, minimum=1):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
-                raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}.")
-
-        pos_int("batch_size", 2)
-        pos_int("projection_dim")
-        pos_int("out_dim")
-        pos_int("inference_batch_size")
-        if not (self.lr == "auto" or isinstance(self.lr, (numbers.Real, tuple, list))):
-            raise ValueError(
-                f"lr must be 'auto', a positive number or one per stage, got {self.lr!r}."
-            )
-        get_loss(self.metric)
-        if not (isinstance(self.temperature, numbers.Real) and self.temperature > 0):
-            raise ValueError(f"temperature must be a positive number, got {self.temperature!r}.")
-        if not (isinstance(self.momentum, numbers.Real) and 0 <= self.momentum < 1):
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}.")
-        if not (isinstance(self.weight_decay, numbers.Real) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}.")
-        if not (isinstance(self.clip_value, numbers.Real) and self.clip_value > 0):
-            raise ValueError(f"clip_value must be a positive number, got {self.clip_value!r}.")
-        if self.time_budget is not None:
-            parse_duration(self.time_budget, "time_budget")
-        if not (self.verbose == "auto" or isinstance(self.verbose, bool)):
-            raise ValueError(f"verbose must be True, False or 'auto', got {self.verbose!r}.")
-
-    def _augmentations(self) -> Augmentations:
-        a = self.augmentations
-        if a is None:
-            return Augmentations()
-        if isinstance(a, Augmentations):
-            return a
-        if isinstance(a, dict):
-            try:
-                return Augmentations(**a)
-            except TypeError as exc:
-                fields = ", ".join(f.name for f in dataclasses.fields(Augmentations))
-                raise ValueError(
-                    f"augmentations has an unknown key ({exc}); accepted keys: {fields}."
-                ) from None
-        raise TypeError(
-            f"augmentations must be None, an Augmentations or a dict, got {type(a).__name__}."
-        )
-
     # -- set-up ---------------------------------------------------------------------------
-    def _build_model(self, in_channels: int, head_dim: int) -> TSimCNEModel:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed_)
-            backbone, dim = build_backbone(self.backbone_, in_channels, self.feature_dim)
-            model = TSimCNEModel(backbone, dim, head_dim, in_channels)
-        self.feature_dim_ = dim
-        return model.to(self.device_, memory_format=torch.channels_last)
-
     def _initialize(self, data: ImageData) -> None:
         """Fresh model, schedule and trainer for ``data``."""
-        self._check_params()
-        self.device_ = resolve_device(self.device)
-        self.amp_ = resolve_precision(self.mixed_precision, self.device_)
-        self.seed_ = _seed_from(self.random_state)
-        self._augmentations()  # validates before any work
-        batch_size = check_batch_size(self.batch_size, data.n_samples)
-        self.schedule_ = self._make_schedule(batch_size)
-        self.n_channels_ = data.n_channels
-        self.image_shape_ = tuple(data.image_shape)
-        self.backbone_ = _resolve_backbone(self.backbone, self.device_, self.image_shape_)
-        self.model_ = self._build_model(data.n_channels, self.schedule_[0].out_dim)
-        mean, std = _channel_stats(data.images)
-        self.model_.mean.copy_(mean.view_as(self.model_.mean))
-        self.model_.std.copy_(std.view_as(self.model_.std))
-        self._choose_precision(batch_size)
-        self._trainer = self._make_trainer(batch_size)
-        self._trainer.generator.manual_seed(self.seed_)
+        check_params(self)
+        augmentations = augmentations_of(self)  # validates before any work
+        self._trainer = build(
+            self, seed=seed_from(self.random_state), n_channels=data.n_channels,
+            image_shape=data.image_shape, augmentations=augmentations,
+            batch_size=check_batch_size(self.batch_size, data.n_samples), images=data.images)
         self.history_ = []
         self.embedding_ = None
-        self._run = None
+        self.run_ = None
 
-    def _choose_precision(self, batch_size: int) -> None:
-        """Set ``amp_`` and ``precision_``. With 'auto' on a device that supports bf16,
-        time both precisions on a copy of the model (once per process and setting)."""
-        self.precision_timings_ = None
-        if self.mixed_precision == "auto" and self.amp_:
-            key = (str(self.device_), str(self.backbone_), self.n_channels_,
-                   self.image_shape_, batch_size)
-            self.amp_, self.precision_timings_ = measure_precision(
-                self._probe_step(), key, 2 * batch_size)
-        self.precision_ = "bf16" if self.amp_ else "fp32"
-
-    def _probe_step(self):
-        """A forward+backward pass of a copy of the model, for ``measure_precision``."""
-        loss_fn = get_loss(self.metric, self.temperature)
-        device, shape = self.device_, (self.n_channels_, *self.image_shape_)
-        copies = []  # made on the first call: a cached answer needs no copy
-
-        def step(bf16: bool, n: int) -> None:
-            if not copies:
-                copies.append(copy.deepcopy(self.model_).train())
-            model = copies[0]
-            # Its own generator: probing must not move the training's random streams.
-            x = torch.rand(n, *shape, generator=torch.Generator().manual_seed(0))
-            x = x.to(device).contiguous(memory_format=torch.channels_last)
-            with autocast(device, bf16):
-                z = model(x)
-            loss_fn(z).backward()
-            model.zero_grad(set_to_none=True)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-
-        return step
-
-    def _make_schedule(self, batch_size: int) -> list:
-        lr = 0.03 * batch_size / 256 if self.lr == "auto" else self.lr
-        return make_schedule(self.total_epochs, lr, self.warmup_epochs, self.projection_dim,
-                             self.out_dim)
-
-    def _make_trainer(self, batch_size: int) -> Trainer:
-        """The Trainer for ``schedule_`` and ``model_``, with a fresh generator and, if
-        asked for, a time budget over the stages in the proportions of the schedule."""
-        budget = None
-        if self.time_budget is not None:
-            budget = TimeBudget(
-                parse_duration(self.time_budget), [st.epochs for st in self.schedule_],
-                costs=[1.0 if st.trains == "all" else READOUT_COST for st in self.schedule_],
-            )
-        return Trainer(
-            self.model_, self.schedule_, batch_size, self._augmentations(),
-            get_loss(self.metric, self.temperature), torch.Generator(device=self.device_),
-            self.device_, self.amp_, self.momentum, self.weight_decay, self.clip_value,
-            budget=budget,
-        )
+    def _restore(self, payload: dict) -> None:
+        """Set up as saved in a checkpoint's ``payload``."""
+        check_params(self)
+        self._trainer = checkpoint.restore(self, payload, augmentations_of(self))
+        self.run_ = None
 
     def _record(self, info: StepInfo) -> None:
         if info.epoch_end:
@@ -338,13 +198,13 @@ class TSimCNE(BaseEstimator):
         trainer = self._trainer
         trainer.set_images(data.images)
         show = in_jupyter_kernel() if self.verbose == "auto" else self.verbose
-        bar = _progress_bar(trainer, self.schedule_) if show else None
+        bar = progress_bar(trainer) if show else None
         try:
             while not trainer.done:
                 info = trainer.step()
                 self._record(info)
                 if bar is not None:
-                    _update_bar(bar, info, self.schedule_, trainer.total_steps,
+                    update_bar(bar, info, self.schedule_, trainer.total_steps,
                                 self.precision_)
         finally:
             trainer.pause_clock()
@@ -354,7 +214,7 @@ class TSimCNE(BaseEstimator):
         return self
 
     def _check_not_running(self) -> None:
-        run = getattr(self, "_run", None)
+        run = getattr(self, "run_", None)
         if run is not None and not run.done:
             raise RuntimeError(
                 f"This estimator is already training ({run!r}); call run.stop() or "
@@ -396,42 +256,34 @@ class TSimCNE(BaseEstimator):
         -------
         TrainingRun
         """
-        from .run import TrainingRun
+        from .run import RunHooks, check_start_options, start_run
 
         self._check_not_running()
-        if not (snapshot_every in (None, "epoch") or (
-                isinstance(snapshot_every, numbers.Real) and snapshot_every >= 0)):
-            raise ValueError(
-                f"snapshot_every must be seconds >= 0, 'epoch' or None, got {snapshot_every!r}."
-            )
-        if not (isinstance(max_snapshots, numbers.Integral) and max_snapshots >= 1):
-            raise ValueError(f"max_snapshots must be an int >= 1, got {max_snapshots!r}.")
-        if snapshot_points is not None and not (
-                isinstance(snapshot_points, numbers.Integral) and snapshot_points >= 2):
-            raise ValueError(f"snapshot_points must be None or an int >= 2, got "
-                             f"{snapshot_points!r}.")
-        if checkpoint_every is not None:
-            if not (isinstance(checkpoint_every, numbers.Integral) and checkpoint_every >= 1):
-                raise ValueError(f"checkpoint_every must be an int >= 1 (epochs), got "
-                                 f"{checkpoint_every!r}.")
-            if checkpoint_dir is None:
-                raise ValueError("checkpoint_every needs checkpoint_dir, the folder to write to.")
+        check_start_options(snapshot_every, max_snapshots, snapshot_points, checkpoint_every,
+                            checkpoint_dir)
         data = as_images(X, labels=labels)
         previous = None  # the stopped run this one continues, if any
         if restart or getattr(self, "_trainer", None) is None:
             self._initialize(data)
         else:
             self._check_fitted(data)
-            previous = getattr(self, "_run", None)
+            previous = getattr(self, "run_", None)
             if self._trainer.done:
                 warnings.warn("The schedule is already complete; the run ends at once. "
                               "Pass restart=True to train again.", UserWarning, stacklevel=2)
-        run = TrainingRun(self, data, snapshot_every=snapshot_every or 0,
-                          max_snapshots=max_snapshots, snapshot_points=snapshot_points,
-                          checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir,
-                          previous=previous)
-        self._run = run
-        return run._start()
+        hooks = RunHooks(
+            trainer=self._trainer, embed=lambda images: self._embed(images, head=True),
+            on_step=self._record, on_finish=self._set_embedding, save=self._write_checkpoint,
+            seed=self.seed_, precision=self.precision_)
+        self.run_ = start_run(hooks, data, estimator=self, snapshot_every=snapshot_every or 0,
+                              max_snapshots=max_snapshots, snapshot_points=snapshot_points,
+                              checkpoint_every=checkpoint_every,
+                              checkpoint_dir=checkpoint_dir, previous=previous)
+        return self.run_
+
+    def _set_embedding(self, embedding: np.ndarray) -> None:
+        # The run's finish hook: the training images' embedding once the schedule is done.
+        self.embedding_ = embedding
 
     def fit_transform(self, X, y=None):
         """Fit on ``X`` and return ``embedding_``, float32 of shape (n_samples, out_dim)."""
@@ -490,53 +342,25 @@ class TSimCNE(BaseEstimator):
         return self._infer(X, head=False)
 
     # -- persistence --------------------------------------------------------------------
-    def _params_for_saving(self) -> dict:
-        params = self.get_params(deep=False)
-        if isinstance(params["backbone"], torch.nn.Module):
-            params["backbone"] = None
-        if isinstance(params["augmentations"], Augmentations):
-            params["augmentations"] = dataclasses.asdict(params["augmentations"])
-        if isinstance(params["random_state"], np.random.RandomState):
-            params["random_state"] = self.seed_
-        if isinstance(params["device"], torch.device):
-            params["device"] = str(params["device"])
-        return params
-
     def save(self, path) -> None:
         """Save the model, optimiser, schedule position and RNG state to ``path``.
 
         The file holds only tensors and plain Python values, so it loads with
         ``torch.load(weights_only=True)``. It is written to a temporary file first and
-        then renamed, so a crash mid-write never leaves a broken file.
+        then renamed, so a crash mid-write never leaves a broken file. See
+        :mod:`tsimcne_widgets.checkpoint`.
         """
         if getattr(self, "model_", None) is None:
             raise NotFittedError("Nothing to save: fit the estimator first.")
-        run = getattr(self, "_run", None)
-        if (run is not None and run.state in ("running", "stopping")
-                and threading.current_thread() is not run._thread):
+        run = getattr(self, "run_", None)
+        if run is not None and run.state in ("running", "stopping"):
             raise RuntimeError("The estimator is training; pause() or stop() the run before "
                                "saving (checkpoint_every saves from inside the run).")
-        emb = self.embedding_
-        custom = isinstance(self.backbone, torch.nn.Module)
-        payload = {
-            "format": _FORMAT,
-            "version": _FORMAT_VERSION,
-            "params": self._params_for_saving(),
-            "custom_backbone": custom,
-            "meta": {
-                "seed": self.seed_,
-                "n_channels": self.n_channels_,
-                "image_shape": list(self.image_shape_),
-                "head_dim": self.model_.head.last.out_features,
-                "batch_size": self._trainer.batch_size,
-                "backbone": None if custom else self.backbone_,
-            },
-            "model": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()},
-            "trainer": _to_cpu(self._trainer.state_dict()),
-            "history": list(self.history_),
-            "embedding": None if emb is None else torch.from_numpy(np.asarray(emb)),
-        }
-        _atomic_save(payload, Path(path))
+        self._write_checkpoint(path)
+
+    def _write_checkpoint(self, path) -> None:
+        # Also the run's save hook: from the training thread, between two steps.
+        checkpoint.write(self, self._trainer, path)
 
     @classmethod
     def load(cls, path, *, backbone=None, device=None) -> TSimCNE:
@@ -553,114 +377,13 @@ class TSimCNE(BaseEstimator):
             instance of the same architecture.
         device : str, optional
             Override the saved ``device`` parameter.
+
+        Returns
+        -------
+        TSimCNE
+            Fitted as saved; ``start`` continues from the saved schedule position.
         """
-        path = Path(path)
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise
-        except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError) as exc:
-            raise ValueError(
-                f"Refusing to load {str(path)!r}: it is not a valid tsimcne-widgets "
-                f"checkpoint, or it contains arbitrary Python objects ({exc})."
-            ) from None
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise ValueError(f"{str(path)!r} is not a tsimcne-widgets checkpoint.")
-        params = dict(payload["params"])
-        if payload["custom_backbone"]:
-            if not isinstance(backbone, torch.nn.Module):
-                raise ValueError(
-                    "This checkpoint was trained with a custom backbone; pass backbone= a "
-                    "fresh nn.Module of the same architecture."
-                )
-            params["backbone"] = backbone
-        if device is not None:
-            params["device"] = device
-        est = cls(**params)
-        meta = payload["meta"]
-        est._check_params()
-        est.device_ = resolve_device(est.device)
-        est.amp_ = resolve_precision(est.mixed_precision, est.device_)
-        est.seed_ = meta["seed"]
-        batch_size = meta["batch_size"]
-        est.schedule_ = est._make_schedule(batch_size)
-        est.n_channels_ = meta["n_channels"]
-        est.image_shape_ = tuple(meta["image_shape"])
-        # 'auto' resolves by device: load what was trained, wherever it is loaded.
-        # (a custom module is params["backbone"] already, and _resolve_backbone keeps it)
-        est.backbone_ = meta.get("backbone") or _resolve_backbone(
-            est.backbone, est.device_, est.image_shape_)
-        est.model_ = est._build_model(est.n_channels_, meta["head_dim"])
-        est.model_.load_state_dict(payload["model"])
-        est._choose_precision(batch_size)
-        est._trainer = est._make_trainer(batch_size)
-        est._trainer.load_state_dict(payload["trainer"])
-        est.history_ = list(payload["history"])
-        emb = payload["embedding"]
-        est.embedding_ = None if emb is None else emb.numpy()
+        payload = checkpoint.read(path)
+        est = cls(**checkpoint.params_of(payload, backbone=backbone, device=device))
+        est._restore(payload)
         return est
-
-
-def _resolve_backbone(backbone, device: torch.device, image_shape) -> str | torch.nn.Module:
-    """'auto': the CPU-sized backbone for small images on a CPU, else the paper's ResNet18."""
-    if isinstance(backbone, str) and backbone == "auto":
-        small = max(image_shape) <= 32
-        return "fast" if device.type == "cpu" and small else "resnet18"
-    return backbone
-
-
-def _channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std of uint8 images, in [0, 1] units, in chunks."""
-    c = images.shape[1]
-    s = torch.zeros(c, dtype=torch.float64)
-    s2 = torch.zeros(c, dtype=torch.float64)
-    count = 0
-    for chunk in torch.split(images, 4096):
-        x = chunk.to(torch.float64).div_(255.0)
-        s += x.sum(dim=(0, 2, 3))
-        s2 += (x * x).sum(dim=(0, 2, 3))
-        count += x.shape[0] * x.shape[2] * x.shape[3]
-    mean = s / count
-    std = (s2 / count - mean**2).clamp_min(0).sqrt().clamp_min(1e-3)
-    return mean.float(), std.float()
-
-
-def _to_cpu(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj
-
-
-def _atomic_save(payload, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _progress_bar(trainer: Trainer, schedule):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=trainer.total_steps, initial=trainer.steps_done, unit="step",
-                dynamic_ncols=True)
-
-
-def _update_bar(bar, info: StepInfo, schedule, total_steps: int, precision: str) -> None:
-    st = schedule[info.stage]
-    if bar.total != total_steps:  # a time budget re-planned the stages
-        bar.total = total_steps
-    bar.set_description(f"stage {info.stage + 1}/{len(schedule)} {st.name}", refresh=False)
-    bar.set_postfix(epoch=f"{info.epoch + 1}/{st.epochs}", loss=f"{info.loss:.3f}",
-                    precision=precision, refresh=False)
-    bar.update(1)

@@ -103,7 +103,7 @@ class Explorer(W.VBox):
             self.scatter.layout = W.Layout(flex="1 1 0", min_width="0")
         self.gallery.layout = W.Layout(flex="0 1 360px", min_width="200px")
         self.add_class("tsw-explorer")
-        live = getattr(estimator, "_run", None)
+        live = getattr(estimator, "run_", None)
         if live is not None and not live.done:
             self._attach(live)  # re-display while training: follow the running run
 

@@ -9,6 +9,7 @@ import anywidget
 import numpy as np
 import traitlets as t
 
+from ._callbacks import register
 from ._thumbs import data_url, thumbnail_png
 from .data import as_images
 
@@ -72,13 +73,14 @@ class SelectionGallery(anywidget.AnyWidget):
             self.items = items
             self.total = int(idx.size)
 
-    def on_click(self, callback: Callable[[int], object]) -> None:
-        """Call ``callback(index)`` when a thumbnail is clicked."""
-        self._click_callbacks.append(callback)
+    def on_click(self, callback: Callable[[int], object], remove: bool = False) -> Callable:
+        """Call ``callback(index)`` when a thumbnail is clicked; ``remove=True`` stops
+        calling it. Returns ``callback``."""
+        return register(self._click_callbacks, callback, remove=remove)
 
     def _on_click(self, change) -> None:
         if change["new"]:
-            for cb in self._click_callbacks:
+            for cb in list(self._click_callbacks):
                 cb(int(change["new"][0]))
 
     def link(self, scatter) -> SelectionGallery:

@@ -208,17 +208,16 @@ class TrainingMonitor(W.VBox):
             self.labels = run.labels
         if self.data is None:
             self.data = run.data
-        tr = run.estimator._trainer
         bounds, acc = [], 0
-        for st in tr.schedule[:-1]:
-            acc += st.epochs * tr.steps_per_epoch
+        for st in run.schedule[:-1]:
+            acc += st.epochs * run.steps_per_epoch
             bounds.append(float(acc))
         with self._curve_lock:
             self._epochs = [
                 (self._global_step(h), h["loss"], h["lr"]) for h in run.estimator.history_
             ]
         with self.curves.hold_sync():
-            self.curves.total_steps = max(1, tr.total_steps)
+            self.curves.total_steps = max(1, run.progress.total_steps)
             self.curves.stage_bounds = bounds
         run.on("epoch_end", self._on_epoch)
         if run.labels is not None:
@@ -231,9 +230,9 @@ class TrainingMonitor(W.VBox):
         self._poller.start()
 
     def _global_step(self, h) -> float:
-        tr = self.run.estimator._trainer
-        before = sum(s.epochs for s in tr.schedule[: h["stage"] - 1])
-        return float((before + h["epoch"]) * tr.steps_per_epoch)
+        run = self.run
+        before = sum(s.epochs for s in run.schedule[: h["stage"] - 1])
+        return float((before + h["epoch"]) * run.steps_per_epoch)
 
     def _on_epoch(self, progress) -> None:
         h = self.run.estimator.history_[-1] if self.run.estimator.history_ else None
@@ -273,7 +272,7 @@ class TrainingMonitor(W.VBox):
         state = run.state
         with self.hold_sync():
             self.overall.value = p.fraction
-            self.stage_bar.value = p.step / p.steps_in_stage if p.steps_in_stage else 0.0
+            self.stage_bar.value = p.step_in_stage / p.steps_in_stage if p.steps_in_stage else 0.0
             self.stage_bar.description = f"stage {p.stage}/{p.n_stages}"
             self.details.value = _details_html(p, state)
         with self.curves.hold_sync():

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import atexit
 import math
-import queue
+import numbers
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._kernel_poll import wait_event
 from ._openmp import release_caller_workers
 from ._runbase import RunBase
 from .snapshots import Snapshot, StablePCA
-from .training import NonFiniteLossError
+from .training import NonFiniteLossError, StepInfo, Trainer
 
-__all__ = ["Progress", "TrainingRun", "EVENTS", "STATES"]
+__all__ = ["Progress", "RunHooks", "TrainingRun", "EVENTS", "STATES"]
 
 STATES = ("idle", "running", "paused", "stopping", "stopped", "finished", "failed")
 EVENTS = ("epoch_end", "stage_change", "snapshot", "finished", "failed", "stopped")
@@ -50,7 +48,7 @@ class Progress:
         'pretrain', '2D readout' or 'fine-tune' ('train' for a single stage).
     epoch, epochs_in_stage : int
         Current epoch within the stage (1-based) and epochs in the stage.
-    step, steps_in_stage : int
+    step_in_stage, steps_in_stage : int
         Steps done within the stage and steps the stage has.
     steps_done, total_steps : int
         Steps done and total over the whole schedule.
@@ -74,7 +72,7 @@ class Progress:
     stage_name: str = ""
     epoch: int = 1
     epochs_in_stage: int = 0
-    step: int = 0
+    step_in_stage: int = 0
     steps_in_stage: int = 0
     steps_done: int = 0
     total_steps: int = 0
@@ -92,6 +90,44 @@ class Progress:
         return self.steps_done / self.total_steps if self.total_steps else 0.0
 
 
+@dataclass(frozen=True)
+class RunHooks:
+    """What a :class:`TrainingRun` needs from the estimator it trains, and nothing more.
+
+    The estimator builds one in :meth:`TSimCNE.start`; the run touches the model only
+    through these, and the estimator's fitted attributes are set by its own hooks.
+
+    Attributes
+    ----------
+    trainer : Trainer
+        Steps the schedule; the run attaches the images (``set_images``), calls
+        ``step`` and ``pause_clock`` and reads the position and ``schedule``.
+    embed : callable
+        ``embed(images)``: the model's output for uint8 images ``(N, C, H, W)``, as a
+        float32 array ``(N, d)``, leaving the modules' train/eval modes as they were.
+    on_step : callable
+        ``on_step(info)`` with the :class:`StepInfo` of every step, on the training
+        thread (the estimator records ``history_``).
+    on_finish : callable
+        ``on_finish(embedding)`` with the training images' embedding once the schedule
+        is complete (the estimator sets ``embedding_``).
+    save : callable
+        ``save(path)`` writes a checkpoint, from the training thread.
+    seed : int
+        Seeds the choice of subsampled snapshot points.
+    precision : str
+        'bf16' or 'fp32', shown in ``progress``.
+    """
+
+    trainer: Trainer
+    embed: Callable
+    on_step: Callable[[StepInfo], None]
+    on_finish: Callable
+    save: Callable
+    seed: int
+    precision: str
+
+
 class TrainingRun(RunBase):
     """A t-SimCNE training run in a background thread. Create it with
     :meth:`TSimCNE.start`; do not instantiate it directly.
@@ -102,6 +138,15 @@ class TrainingRun(RunBase):
 
     ``state`` is one of 'idle', 'running', 'paused', 'stopping', 'stopped', 'finished',
     'failed'.
+
+    Parameters
+    ----------
+    hooks : RunHooks
+        The trainer and the estimator's callbacks: all the run uses of the estimator.
+    data : ImageData
+        The training images.
+    estimator : object, optional
+        Returned by :meth:`wait`, and kept as ``estimator`` for widgets.
 
     Attributes
     ----------
@@ -117,9 +162,10 @@ class TrainingRun(RunBase):
 
     EVENTS = EVENTS
 
-    def __init__(self, estimator, data, *, snapshot_every=0.5, max_snapshots=200,
-                 snapshot_points=None, checkpoint_every=None, checkpoint_dir=None,
-                 previous=None):
+    def __init__(self, hooks: RunHooks, data, *, estimator=None, snapshot_every=0.5,
+                 max_snapshots=200, snapshot_points=None, checkpoint_every=None,
+                 checkpoint_dir=None, previous=None):
+        super().__init__(max_snapshots=max_snapshots, worker_name="tsimcne-train")
         self.estimator = estimator
         self.data = data
         self.labels = data.labels
@@ -127,22 +173,14 @@ class TrainingRun(RunBase):
         self.snapshot_every = snapshot_every
         self.checkpoint_every = checkpoint_every
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-        self.errors: list[BaseException] = []
-        self._snapshots: deque[Snapshot] = deque(maxlen=max_snapshots)
-        self._callbacks: dict[str, list[Callable]] = {e: [] for e in EVENTS}
-        self._lock = threading.Lock()
+        self._hooks = hooks
         self._progress = Progress()
-        self._state = "idle"
-        self._stop = threading.Event()
         self._resume = threading.Event()
         self._resume.set()
-        self._done = threading.Event()
-        self._exc: BaseException | None = None
-        self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._pca = StablePCA()
         self._indices = None
         if snapshot_points is not None and snapshot_points < data.n_samples:
-            rng = np.random.default_rng(estimator.seed_)
+            rng = np.random.default_rng(hooks.seed)
             self._indices = np.sort(rng.choice(data.n_samples, snapshot_points, replace=False))
         # A resumed run carries on its predecessor's story: the snapshot history, the
         # preview's orientation and the time trained so far.
@@ -157,9 +195,6 @@ class TrainingRun(RunBase):
                     and np.array_equal(last.indices, self._indices)))
             if same_points and last.kind == "preview":
                 self._pca.reset(last.xy)
-        self._thread = threading.Thread(target=self._train, name="tsimcne-train", daemon=True)
-        self._dispatcher = threading.Thread(target=self._dispatch, name="tsimcne-events",
-                                            daemon=True)
 
     # -- public API ---------------------------------------------------------------------
     @property
@@ -168,12 +203,28 @@ class TrainingRun(RunBase):
         with self._lock:
             return self._progress
 
-    def on(self, event: str, callback: Callable) -> TrainingRun:
+    @property
+    def schedule(self) -> list:
+        """The stages (:class:`Stage`), as currently planned (a time budget re-plans
+        their epochs as training goes)."""
+        return list(self._hooks.trainer.schedule)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Optimiser steps in one epoch."""
+        return self._hooks.trainer.steps_per_epoch
+
+    def on(self, event: str, callback: Callable) -> Callable:
         """Call ``callback(payload)`` on ``event``, off the training thread.
 
         Payloads: 'snapshot' a :class:`Snapshot`; 'epoch_end' and 'stage_change' a
         :class:`Progress`; 'finished' and 'stopped' the run; 'failed' the exception.
         A callback that raises is reported with a warning and kept in ``errors``.
+
+        Returns
+        -------
+        callable
+            ``callback``, to pass to :meth:`off` later.
         """
         return super().on(event, callback)
 
@@ -189,10 +240,7 @@ class TrainingRun(RunBase):
 
     def stop(self) -> None:
         """Stop at the next batch boundary. Safe to call any number of times."""
-        with self._lock:
-            if self._state in ("running", "paused"):
-                self._set_state_locked("stopping")
-        self._stop.set()
+        super().stop()
         self._resume.set()
 
     def wait(self, timeout: float | None = None):
@@ -203,18 +251,7 @@ class TrainingRun(RunBase):
         while waiting stops the run, then propagates. Inside a Jupyter kernel, widget
         messages are handled while waiting, so that Pause, Stop and selections work.
         """
-        try:
-            finished = wait_event(self._done, timeout)
-        except KeyboardInterrupt:
-            self.stop()
-            self._done.wait(10)
-            raise
-        if not finished:
-            raise TimeoutError(f"the run is still {self.state} after {timeout} s")
-        self._dispatcher.join(timeout=10)
-        if self._exc is not None:
-            raise self._exc.with_traceback(self._exc.__traceback__)
-        return self.estimator
+        return super().wait(timeout)
 
     def __repr__(self) -> str:
         p = self.progress
@@ -222,41 +259,29 @@ class TrainingRun(RunBase):
                 f"{p.epoch}/{p.epochs_in_stage}, loss {p.loss:.4g}>")
 
     # -- internals ------------------------------------------------------------------------
+    def _result(self):
+        return self.estimator
+
     def _set_state_locked(self, state: str) -> None:
         self._state = state
         self._progress = _replace(self._progress, state=state)
 
-    def _set_state(self, state: str) -> None:
-        with self._lock:
-            self._set_state_locked(state)
-
-    def _emit(self, event: str, payload) -> None:
-        self._events.put((event, payload))
-
-    def _dispatch(self) -> None:
-        while True:
-            item = self._events.get()
-            if item is None:
-                return
-            event, payload = item
-            self._call_callbacks(event, payload)
-
     def _start(self) -> TrainingRun:
         # On the caller's thread: a data mismatch raises here, and the schedule size is
         # known before anyone looks at the progress.
-        self.estimator._trainer.set_images(self.data.images)
+        tr = self._hooks.trainer
+        tr.set_images(self.data.images)
         self._update_progress(None, time.perf_counter(), 0.0)
         _LIVE_RUNS.add(self)
         self._set_state("running")
-        if self.estimator.device_.type == "cpu":
+        if tr.device.type == "cpu":
             # else the training thread's CPU thread pool runs throttled (see _openmp)
             release_caller_workers()
-        self._dispatcher.start()
-        self._thread.start()
+        self._launch()
         return self
 
     def _update_progress(self, info, t_start, rate) -> None:
-        tr = self.estimator._trainer
+        tr = self._hooks.trainer
         sched = tr.schedule
         st_idx = min(tr.stage, len(sched) - 1)
         st = sched[st_idx]
@@ -276,46 +301,43 @@ class TrainingRun(RunBase):
             self._progress = Progress(
                 state=self._state, stage=st_idx + 1, n_stages=len(sched), stage_name=st.name,
                 epoch=min(tr.epoch + 1, st.epochs) if not tr.done else st.epochs,
-                epochs_in_stage=st.epochs, step=in_stage,
+                epochs_in_stage=st.epochs, step_in_stage=in_stage,
                 steps_in_stage=st.epochs * tr.steps_per_epoch, steps_done=tr.steps_done,
                 total_steps=tr.total_steps,
                 loss=info.loss if info is not None else self._progress.loss,
                 lr=info.lr if info is not None else tr.current_lr(),
                 elapsed=elapsed, eta=eta, views_per_s=rate,
                 time_budget=None if budget is None else budget.seconds,
-                precision=self.estimator.precision_,
+                precision=self._hooks.precision,
             )
 
     def _snapshot(self, stage_idx: int, epoch: int, loss: float) -> None:
-        est = self.estimator
         images = self._train_images()
         if self._indices is not None:
             images = images[torch.from_numpy(self._indices).to(images.device)]
-        Z = est._embed(images, head=True)
+        Z = self._hooks.embed(images)
         if Z.shape[1] == 2:
             kind, xy = "embedding", Z
             self._pca.reset()
         else:
             kind, xy = "preview", self._pca(Z)
-        snap = Snapshot(np.ascontiguousarray(xy, dtype=np.float32), stage_idx + 1, epoch,
-                        est._trainer.steps_done, float(loss), kind, self._indices)
-        with self._lock:
-            self._snapshots.append(snap)
-        self._emit("snapshot", snap)
+        self._add_snapshot(Snapshot(np.ascontiguousarray(xy, dtype=np.float32), stage_idx + 1,
+                                    epoch, self._hooks.trainer.steps_done, float(loss), kind,
+                                    self._indices))
 
     def _train_images(self) -> torch.Tensor:
         """The trainer's copy of the images, already on the training device (a GPU run
         then never re-uploads them for a snapshot)."""
-        images = self.estimator._trainer.images
+        images = self._hooks.trainer.images
         return self.data.images if images is None else images
 
     def _checkpoint(self) -> None:
         if self.checkpoint_dir is not None:
-            self.estimator.save(self.checkpoint_dir / "checkpoint.pt")
+            self._hooks.save(self.checkpoint_dir / "checkpoint.pt")
 
-    def _train(self) -> None:
-        est = self.estimator
-        tr = est._trainer
+    def _work(self) -> None:
+        hooks = self._hooks
+        tr = hooks.trainer
         t_start = time.perf_counter()
         last_snap = time.perf_counter()
         snap_cost = 0.0
@@ -344,7 +366,7 @@ class TrainingRun(RunBase):
                 dt = time.perf_counter() - t0
                 views = 2 * tr.batch_size / dt
                 rate = views if rate == 0 else 0.9 * rate + 0.1 * views
-                est._record(info)
+                hooks.on_step(info)
                 epoch_losses.append(info.loss)
                 self._update_progress(info, t_start, rate)
                 if info.epoch_end:
@@ -368,7 +390,7 @@ class TrainingRun(RunBase):
                 if info.stage_end and not tr.done:
                     self._emit("stage_change", self.progress)
             if outcome == "finished":
-                est.embedding_ = est._embed(self._train_images(), head=True)
+                hooks.on_finish(hooks.embed(self._train_images()))
         except BaseException as exc:  # noqa: BLE001 - handed to wait() and 'failed'
             outcome = "failed"
             self._exc = exc
@@ -386,12 +408,36 @@ class TrainingRun(RunBase):
                     self.errors.append(ckpt_exc)
             self._set_state(outcome)
             self._update_progress(None, t_start, rate)
-            with self._lock:
-                self._progress = _replace(self._progress, state=outcome)
-            self._emit(outcome, self._exc if outcome == "failed" else self)
-            self._events.put(None)
-            self._done.set()
+            self._finish(outcome)
             _LIVE_RUNS.discard(self)
+
+
+def check_start_options(snapshot_every, max_snapshots, snapshot_points, checkpoint_every,
+                        checkpoint_dir) -> None:
+    """Validate the run options of :meth:`TSimCNE.start`, before any work."""
+    if not (snapshot_every in (None, "epoch") or (
+            isinstance(snapshot_every, numbers.Real) and snapshot_every >= 0)):
+        raise ValueError(
+            f"snapshot_every must be seconds >= 0, 'epoch' or None, got {snapshot_every!r}."
+        )
+    if not (isinstance(max_snapshots, numbers.Integral) and max_snapshots >= 1):
+        raise ValueError(f"max_snapshots must be an int >= 1, got {max_snapshots!r}.")
+    if snapshot_points is not None and not (
+            isinstance(snapshot_points, numbers.Integral) and snapshot_points >= 2):
+        raise ValueError(f"snapshot_points must be None or an int >= 2, got "
+                         f"{snapshot_points!r}.")
+    if checkpoint_every is not None:
+        if not (isinstance(checkpoint_every, numbers.Integral) and checkpoint_every >= 1):
+            raise ValueError(f"checkpoint_every must be an int >= 1 (epochs), got "
+                             f"{checkpoint_every!r}.")
+        if checkpoint_dir is None:
+            raise ValueError("checkpoint_every needs checkpoint_dir, the folder to write to.")
+
+
+def start_run(hooks: RunHooks, data, **kwargs) -> TrainingRun:
+    """Create a :class:`TrainingRun` and start its threads; see :meth:`TSimCNE.start`."""
+    run = TrainingRun(hooks, data, **kwargs)
+    return run._start()
 
 
 def _replace(p: Progress, **kw) -> Progress:

@@ -21,6 +21,7 @@ import pandas as pd
 import traitlets as t
 
 from . import _scatter_data as sd
+from ._callbacks import register
 from ._scatter_flow import FrameThrottle
 from ._thumbs import data_url, thumbnail_png
 from .labels import encode_labels
@@ -266,12 +267,10 @@ class EmbeddingScatter(anywidget.AnyWidget):
         return self._rendered.wait(timeout)
 
     # ----------------------------------------------------------------- selection
-    def on_select(self, callback: Callable[[np.ndarray], Any]) -> Callable:
-        """Call ``callback(selection)`` with the uint32 indices whenever the selection changes."""
-        if not callable(callback):
-            raise TypeError(f"callback must be callable, got {type(callback).__name__}.")
-        self._select_callbacks.append(callback)
-        return callback
+    def on_select(self, callback: Callable[[np.ndarray], Any], remove: bool = False) -> Callable:
+        """Call ``callback(selection)`` with the uint32 indices whenever the selection
+        changes; ``remove=True`` stops calling it. Returns ``callback``."""
+        return register(self._select_callbacks, callback, remove=remove)
 
     def _notify_select(self, change) -> None:
         sel = self.selection
@@ -338,10 +337,10 @@ class EmbeddingScatter(anywidget.AnyWidget):
                 self.send({"type": "tip", "index": i, "html": self.tooltip_html(i),
                            "img": None if png is None else data_url(png)})
 
-    def on_hover(self, callback: Callable[[int | None], Any]) -> Callable:
-        """Call ``callback(index)`` when the pointer enters a point (``None`` on leaving)."""
-        self._hover_callbacks.append(callback)
-        return callback
+    def on_hover(self, callback: Callable[[int | None], Any], remove: bool = False) -> Callable:
+        """Call ``callback(index)`` when the pointer enters a point (``None`` on leaving);
+        ``remove=True`` stops calling it. Returns ``callback``."""
+        return register(self._hover_callbacks, callback, remove=remove)
 
     def _notify_hover(self, index) -> None:
         for cb in list(self._hover_callbacks):

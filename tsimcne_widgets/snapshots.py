@@ -20,14 +20,32 @@ __all__ = ["Snapshot", "StablePCA"]
 class Snapshot:
     """One frame of a run.
 
+    Every producer (:class:`TrainingRun` and :class:`BaselineRun`) counts progress in
+    the same four words:
+
+    - **stage**: a phase of the method with its own settings, 1-based. t-SimCNE: its
+      training stages (pretrain, 2D readout, fine-tune); t-SNE: 1 early exaggeration,
+      2 the main optimisation; UMAP and PCA: 1.
+    - **epoch**: progress within the stage. t-SimCNE: the epoch under way or just
+      completed (1-based), 0 before the stage's first step; t-SNE: the iterations done
+      within the phase; UMAP: its epochs done; PCA: 0.
+    - **step**: optimiser updates since the start of the whole run, over all stages
+      and resumes: t-SimCNE batches, t-SNE iterations, UMAP epochs. Never decreases
+      within a run.
+    - **iteration**: one optimiser update of a baseline (a t-SNE gradient step, a UMAP
+      epoch); :class:`BaselineProgress` counts them within the phase, as ``epoch`` here.
+
+    (``StepInfo.step_in_epoch`` and ``Progress.step_in_stage`` are counts within an epoch
+    and within a stage, named so.)
+
     Attributes
     ----------
     xy : ndarray of shape (n_points, 2), float32
         Positions. Read-only.
     stage, epoch, step : int
-        1-based stage and epoch; ``step`` counts optimiser steps since the start.
+        Where the frame was taken, as above.
     loss : float
-        Mean loss of the epoch so far (NaN if none yet).
+        Mean loss of the epoch so far (NaN if none yet, and for baselines).
     kind : {'preview', 'embedding'}
         'preview' is a 2D PCA of a high-dimensional output, 'embedding' is 2D output.
     indices : ndarray of int64 or None

@@ -27,11 +27,15 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclass(frozen=True)
 class StepInfo:
-    """What one step did. Indices are 0-based; ``stage_end`` implies ``epoch_end``."""
+    """What one step did. Indices are 0-based; ``stage_end`` implies ``epoch_end``.
+
+    ``stage`` and ``epoch`` are those of :class:`~tsimcne_widgets.snapshots.Snapshot`
+    (0-based here), ``step_in_epoch`` the step's index within its epoch.
+    """
 
     stage: int
     epoch: int
-    step: int
+    step_in_epoch: int
     steps_per_epoch: int
     loss: float
     lr: float
@@ -281,3 +285,22 @@ class Trainer:
         if state["optimizer"] is not None and state["configured_stage"] == self.stage:
             self._configure_stage()
             self.optimizer.load_state_dict(state["optimizer"])
+
+
+def progress_bar(trainer: Trainer):
+    """A tqdm bar over the trainer's steps, for ``fit``."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=trainer.total_steps, initial=trainer.steps_done, unit="step",
+                dynamic_ncols=True)
+
+
+def update_bar(bar, info: StepInfo, schedule, total_steps: int, precision: str) -> None:
+    """Advance ``bar`` by the step ``info``."""
+    st = schedule[info.stage]
+    if bar.total != total_steps:  # a time budget re-planned the stages
+        bar.total = total_steps
+    bar.set_description(f"stage {info.stage + 1}/{len(schedule)} {st.name}", refresh=False)
+    bar.set_postfix(epoch=f"{info.epoch + 1}/{st.epochs}", loss=f"{info.loss:.3f}",
+                    precision=precision, refresh=False)
+    bar.update(1)

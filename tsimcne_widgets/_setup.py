@@ -1,0 +1,215 @@
+"""Building an estimator's model, schedule and trainer: one place for ``fit``, ``start``
+and ``load``.
+
+:func:`build` sets the estimator's set-up attributes (``device_``, ``schedule_``,
+``model_``, ``precision_``, ...) and returns the :class:`Trainer`; a fresh fit and a
+loaded checkpoint differ only in the seed, the head size, the input statistics or saved
+weights they pass in.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import numbers
+
+import numpy as np
+import torch
+
+from ._device import autocast, measure_precision, resolve_device, resolve_precision
+from .augment import Augmentations
+from .budget import READOUT_COST, TimeBudget, parse_duration
+from .losses import get_loss
+from .models import TSimCNEModel, build_backbone
+from .schedule import make_schedule
+from .training import Trainer
+
+
+def seed_from(random_state) -> int:
+    """The int seed ``random_state`` stands for (a fresh one for None)."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"random_state must be >= 0, got {random_state}.")
+        return int(random_state)
+    raise TypeError(
+        f"random_state must be None, an int or a numpy RandomState, got {random_state!r}."
+    )
+
+
+def check_params(est) -> None:
+    """Validate ``est``'s parameters (``__init__`` only stores them)."""
+
+    def pos_int(name, minimum=1):
+        v = getattr(est, name)
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
+            raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}.")
+
+    pos_int("batch_size", 2)
+    pos_int("projection_dim")
+    pos_int("out_dim")
+    pos_int("inference_batch_size")
+    if not (est.lr == "auto" or isinstance(est.lr, (numbers.Real, tuple, list))):
+        raise ValueError(
+            f"lr must be 'auto', a positive number or one per stage, got {est.lr!r}."
+        )
+    get_loss(est.metric)
+    if not (isinstance(est.temperature, numbers.Real) and est.temperature > 0):
+        raise ValueError(f"temperature must be a positive number, got {est.temperature!r}.")
+    if not (isinstance(est.momentum, numbers.Real) and 0 <= est.momentum < 1):
+        raise ValueError(f"momentum must be in [0, 1), got {est.momentum!r}.")
+    if not (isinstance(est.weight_decay, numbers.Real) and est.weight_decay >= 0):
+        raise ValueError(f"weight_decay must be >= 0, got {est.weight_decay!r}.")
+    if not (isinstance(est.clip_value, numbers.Real) and est.clip_value > 0):
+        raise ValueError(f"clip_value must be a positive number, got {est.clip_value!r}.")
+    if est.time_budget is not None:
+        parse_duration(est.time_budget, "time_budget")
+    if not (est.verbose == "auto" or isinstance(est.verbose, bool)):
+        raise ValueError(f"verbose must be True, False or 'auto', got {est.verbose!r}.")
+
+def augmentations_of(est) -> Augmentations:
+    """``est.augmentations`` as an :class:`Augmentations` (None: the defaults)."""
+    a = est.augmentations
+    if a is None:
+        return Augmentations()
+    if isinstance(a, Augmentations):
+        return a
+    if isinstance(a, dict):
+        try:
+            return Augmentations(**a)
+        except TypeError as exc:
+            fields = ", ".join(f.name for f in dataclasses.fields(Augmentations))
+            raise ValueError(
+                f"augmentations has an unknown key ({exc}); accepted keys: {fields}."
+            ) from None
+    raise TypeError(
+        f"augmentations must be None, an Augmentations or a dict, got {type(a).__name__}."
+    )
+
+
+def resolve_backbone(backbone, device: torch.device, image_shape) -> str | torch.nn.Module:
+    """'auto': the CPU-sized backbone for small images on a CPU, else the paper's ResNet18."""
+    if isinstance(backbone, str) and backbone == "auto":
+        small = max(image_shape) <= 32
+        return "fast" if device.type == "cpu" and small else "resnet18"
+    return backbone
+
+
+def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augmentations,
+          head_dim: int | None = None, backbone=None, images: torch.Tensor | None = None,
+          model_state: dict | None = None) -> Trainer:
+    """Set up ``est`` for training and return its Trainer.
+
+    Parameters
+    ----------
+    est : TSimCNE
+        Its parameters are read; its set-up attributes are set.
+    seed : int
+        Seeds the model's initialisation and the trainer's generator.
+    n_channels, image_shape :
+        The images' channels and (height, width).
+    batch_size : int
+        The batch size in use (already clamped to the data).
+    augmentations : Augmentations
+        The validated augmentation settings.
+    head_dim : int, optional
+        Output size of the model's last layer; default: that of the first stage.
+    backbone : str or torch.nn.Module, optional
+        The resolved backbone (a checkpoint's); default: resolve ``est.backbone``.
+    images : torch.Tensor, optional
+        Training images; their channel statistics become the model's normalisation.
+    model_state : dict, optional
+        Saved weights to load before the precision is chosen.
+    """
+    est.device_ = resolve_device(est.device)
+    est.amp_ = resolve_precision(est.mixed_precision, est.device_)
+    est.seed_ = seed
+    lr = 0.03 * batch_size / 256 if est.lr == "auto" else est.lr
+    est.schedule_ = make_schedule(est.total_epochs, lr, est.warmup_epochs, est.projection_dim,
+                                  est.out_dim)
+    est.n_channels_ = n_channels
+    est.image_shape_ = tuple(image_shape)
+    # 'auto' resolves by device: a checkpoint passes what it was trained with.
+    est.backbone_ = (backbone if backbone is not None
+                    else resolve_backbone(est.backbone, est.device_, est.image_shape_))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net, est.feature_dim_ = build_backbone(est.backbone_, n_channels, est.feature_dim)
+        model = TSimCNEModel(net, est.feature_dim_,
+                             head_dim or est.schedule_[0].out_dim, n_channels)
+    est.model_ = model.to(est.device_, memory_format=torch.channels_last)
+    if images is not None:
+        mean, std = channel_stats(images)
+        est.model_.mean.copy_(mean.view_as(est.model_.mean))
+        est.model_.std.copy_(std.view_as(est.model_.std))
+    if model_state is not None:
+        est.model_.load_state_dict(model_state)
+    _choose_precision(est, batch_size)
+    budget = None
+    if est.time_budget is not None:
+        budget = TimeBudget(
+            parse_duration(est.time_budget), [st.epochs for st in est.schedule_],
+            costs=[1.0 if st.trains == "all" else READOUT_COST for st in est.schedule_],
+        )
+    trainer = Trainer(
+        est.model_, est.schedule_, batch_size, augmentations,
+        get_loss(est.metric, est.temperature), torch.Generator(device=est.device_),
+        est.device_, est.amp_, est.momentum, est.weight_decay, est.clip_value, budget=budget,
+    )
+    trainer.generator.manual_seed(seed)
+    return trainer
+
+
+def _choose_precision(est, batch_size: int) -> None:
+    """Set ``amp_`` and ``precision_``. With 'auto' on a device that supports bf16, time
+    both precisions on a copy of the model (once per process and setting)."""
+    est.precision_timings_ = None
+    if est.mixed_precision == "auto" and est.amp_:
+        key = (str(est.device_), str(est.backbone_), est.n_channels_, est.image_shape_,
+               batch_size)
+        est.amp_, est.precision_timings_ = measure_precision(
+            _probe_step(est), key, 2 * batch_size)
+    est.precision_ = "bf16" if est.amp_ else "fp32"
+
+
+def _probe_step(est):
+    """A forward+backward pass of a copy of the model, for ``measure_precision``."""
+    loss_fn = get_loss(est.metric, est.temperature)
+    device, shape = est.device_, (est.n_channels_, *est.image_shape_)
+    source = est.model_
+    copies = []  # made on the first call: a cached answer needs no copy
+
+    def step(bf16: bool, n: int) -> None:
+        if not copies:
+            copies.append(copy.deepcopy(source).train())
+        model = copies[0]
+        # Its own generator: probing must not move the training's random streams.
+        x = torch.rand(n, *shape, generator=torch.Generator().manual_seed(0))
+        x = x.to(device).contiguous(memory_format=torch.channels_last)
+        with autocast(device, bf16):
+            z = model(x)
+        loss_fn(z).backward()
+        model.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    return step
+
+
+def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of uint8 images, in [0, 1] units, in chunks."""
+    c = images.shape[1]
+    s = torch.zeros(c, dtype=torch.float64)
+    s2 = torch.zeros(c, dtype=torch.float64)
+    count = 0
+    for chunk in torch.split(images, 4096):
+        x = chunk.to(torch.float64).div_(255.0)
+        s += x.sum(dim=(0, 2, 3))
+        s2 += (x * x).sum(dim=(0, 2, 3))
+        count += x.shape[0] * x.shape[2] * x.shape[3]
+    mean = s / count
+    std = (s2 / count - mean**2).clamp_min(0).sqrt().clamp_min(1e-3)
+    return mean.float(), std.float()

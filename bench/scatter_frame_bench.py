@@ -26,7 +26,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from tsimcne_widgets._scatter_data import default_opacity, default_point_size
+from tsimcne_widgets._scatter_encoding import default_opacity, default_point_size
 
 sys.path.insert(0, str(Path(__file__).parent))
 from stream_bench import ARGS, CHROMIUM, cpu_diff, cpu_ticks  # noqa: E402

@@ -12,7 +12,7 @@ from tsimcne_widgets.budget import MEASURE_STEPS, TimeBudget, parse_duration, pl
 from tsimcne_widgets.losses import get_loss
 from tsimcne_widgets.models import TSimCNEModel
 from tsimcne_widgets.schedule import make_schedule
-from tsimcne_widgets.training import Trainer
+from tsimcne_widgets.trainer import Trainer
 
 
 class FakeClock:

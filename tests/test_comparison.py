@@ -241,3 +241,11 @@ def test_baseline_badge_names_the_tsne_phase(setup):
                      "t-SNE: optimising 30/30"][-len(shown):]
     assert "t-SNE: exaggeration 20/20" in shown and "t-SNE: optimising 30/30" in shown
     assert badges[-1] == ""  # cleared when done
+
+
+def test_height_is_each_panels_height(setup):
+    _, y, _, emb, _ = setup
+    comp = MethodComparison(emb, labels=y, height=222)
+    assert {p.height for p in comp.panels.values()} == {222}
+    with pytest.raises(TypeError):
+        MethodComparison(emb, labels=y, panel_height=222)

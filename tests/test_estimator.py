@@ -8,7 +8,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from tsimcne_widgets import Augmentations, TSimCNE
-from tsimcne_widgets.training import NonFiniteLossError
+from tsimcne_widgets.trainer import NonFiniteLossError
 
 FAST = {"backbone": "small", "total_epochs": (1, 1, 1), "batch_size": 32,
         "augmentations": Augmentations(hflip=0), "random_state": 0,

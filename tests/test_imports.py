@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WIDGET_STACK = ("ipywidgets", "anywidget", "bokeh")
 
 
-CORE = ("import tsimcne_widgets, tsimcne_widgets.estimator, tsimcne_widgets.training, "
+CORE = ("import tsimcne_widgets, tsimcne_widgets.estimator, tsimcne_widgets.trainer, "
         "tsimcne_widgets.losses\n"
         "from tsimcne_widgets import TSimCNE, ImageData, Snapshot, load_digits")
 # One fresh interpreter (importing torch takes seconds): which widget modules the core

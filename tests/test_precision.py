@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tsimcne_widgets import TSimCNE, _device
-from tsimcne_widgets import estimator as estimator_module
+from tsimcne_widgets import _setup as builder
 from tsimcne_widgets._device import measure_precision
 
 
@@ -85,7 +85,7 @@ def test_estimator_records_the_choice(small_digits, monkeypatch):
         seen.append((key, max_views))
         return False, {"views": 4, "fp32": 1.0, "bf16": 2.0}
 
-    monkeypatch.setattr(estimator_module, "measure_precision", fake_measure)
+    monkeypatch.setattr(builder, "measure_precision", fake_measure)
     est = TSimCNE(**FAST).fit(X)
     assert est.precision_ == "fp32" and est.amp_ is False
     assert est.precision_timings_ == {"views": 4, "fp32": 1.0, "bf16": 2.0}
@@ -102,7 +102,7 @@ def test_forced_precision_is_not_measured(small_digits, monkeypatch):
     def boom(*a, **kw):
         raise AssertionError("measured although forced")
 
-    monkeypatch.setattr(estimator_module, "measure_precision", boom)
+    monkeypatch.setattr(builder, "measure_precision", boom)
     monkeypatch.setattr(_device, "bf16_supported", lambda device: True)
     assert TSimCNE(**FAST, mixed_precision=True).fit(X).precision_ == "bf16"
     assert TSimCNE(**FAST, mixed_precision=False).fit(X).precision_ == "fp32"
@@ -111,7 +111,7 @@ def test_forced_precision_is_not_measured(small_digits, monkeypatch):
 def test_cpu_without_bf16_is_fp32_without_timing(small_digits, monkeypatch):
     X, _ = small_digits
     monkeypatch.setattr(_device, "bf16_supported", lambda device: False)
-    monkeypatch.setattr(estimator_module, "measure_precision",
+    monkeypatch.setattr(builder, "measure_precision",
                         lambda *a, **kw: pytest.fail("measured without bf16"))
     est = TSimCNE(**FAST).fit(X)
     assert est.precision_ == "fp32" and est.precision_timings_ is None

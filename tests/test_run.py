@@ -458,11 +458,16 @@ def test_wait_outside_a_kernel_does_not_poll(small_digits, monkeypatch):
     run = fast(total_epochs=(100_000, 1, 1)).start(X)
     with pytest.raises(TimeoutError, match="still running"):
         run.wait(0.3)
-    timer = threading.Timer(0.3, _thread.interrupt_main)
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        run.wait(60)
-    assert run.state == "stopped" and poller.calls == 0
+    # Python's own SIGINT handler must own the signal for interrupt_main() to act (see
+    # test_keyboard_interrupt_in_wait_stops_the_run).
+    prev = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(0.3, _thread.interrupt_main).start()
+        with pytest.raises(KeyboardInterrupt):
+            run.wait(60)
+    finally:
+        signal.signal(signal.SIGINT, prev)
+    assert wait_for(lambda: run.state == "stopped", 10) and poller.calls == 0
 
 
 KERNEL_SETUP = """

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import traitlets as t
 
-from tsimcne_widgets import _scatter_data as sd
-from tsimcne_widgets._scatter_flow import FrameThrottle
+from tsimcne_widgets import _scatter_encoding as sd
+from tsimcne_widgets._frame_throttle import FrameThrottle
 from tsimcne_widgets.scatter import EmbeddingScatter
 from tsimcne_widgets.snapshots import Snapshot
 

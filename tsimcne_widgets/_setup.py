@@ -22,7 +22,7 @@ from .budget import READOUT_COST, TimeBudget, parse_duration
 from .losses import get_loss
 from .models import TSimCNEModel, build_backbone
 from .schedule import make_schedule
-from .training import Trainer
+from .trainer import Trainer
 
 
 def seed_from(random_state) -> int:

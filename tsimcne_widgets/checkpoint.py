@@ -19,7 +19,7 @@ import torch
 
 from ._setup import build
 from .augment import Augmentations
-from .training import Trainer
+from .trainer import Trainer
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "write", "read", "params_of", "restore"]
 

@@ -62,11 +62,12 @@ class MethodComparison(W.VBox):
     class_names : sequence of str, optional
     columns : int, default=3
         Panels per row.
-    panel_height : int, default=340
+    height : int, default=340
+        Height of each panel in pixels, as ``EmbeddingScatter``'s ``height``.
     """
 
     def __init__(self, embeddings: dict, labels=None, images=None, metadata=None,
-                 features=None, *, class_names=None, columns=3, panel_height=340):
+                 features=None, *, class_names=None, columns=3, height=340):
         if not isinstance(embeddings, dict) or not embeddings:
             raise ValueError("embeddings must be a non-empty dict of name -> (N, 2) array.")
         n = {len(np.asarray(z)) for z in embeddings.values() if z is not None}
@@ -96,7 +97,7 @@ class MethodComparison(W.VBox):
             panel = EmbeddingScatter(
                 xy, labels=self._encoded, images=self.images, metadata=metadata,
                 title=name if Z is not None else f"{name} (computing…)",
-                height=panel_height,
+                height=height,
                 # until its first frame, a baseline's panel would show all points at (0, 0)
                 placeholder="" if Z is not None else "computing…")
             panel.on_select(lambda sel, src=name: self._link_selection(src, sel))
@@ -150,7 +151,7 @@ class MethodComparison(W.VBox):
             unless that has its own entry. Every baseline uses ``pca='auto'`` (PCA to 50
             dimensions before t-SNE and UMAP) unless told otherwise here.
         **kwargs
-            Passed to :class:`MethodComparison` (``columns``, ``panel_height``).
+            Passed to :class:`MethodComparison` (``columns``, ``height``).
 
         Returns
         -------

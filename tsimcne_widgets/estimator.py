@@ -14,7 +14,7 @@ from ._device import autocast
 from ._jupyter import in_jupyter_kernel
 from ._setup import augmentations_of, build, check_params, seed_from
 from .data import ImageData, as_images, check_batch_size
-from .training import StepInfo, progress_bar, update_bar
+from .trainer import StepInfo, progress_bar, update_bar
 
 __all__ = ["TSimCNE"]
 

@@ -24,7 +24,7 @@ import torch
 from ._openmp import release_caller_workers
 from ._runbase import RunBase
 from .snapshots import Snapshot, StablePCA
-from .training import NonFiniteLossError, StepInfo, Trainer
+from .trainer import NonFiniteLossError, StepInfo, Trainer
 
 __all__ = ["Progress", "RunHooks", "TrainingRun", "EVENTS", "STATES"]
 

@@ -3,7 +3,7 @@
 Positions travel as float32 bytes (x0, y0, x1, y1, ...), labels as uint8/uint16 codes with
 the category names sent once, selections as uint32 bytes. Streamed updates are
 flow-controlled (one frame in flight, newest wins, rate cap); see
-:mod:`tsimcne_widgets._scatter_flow`.
+:mod:`tsimcne_widgets._frame_throttle`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 import traitlets as t
 
-from . import _scatter_data as sd
+from . import _scatter_encoding as sd
 from ._callbacks import register
-from ._scatter_flow import FrameThrottle
+from ._frame_throttle import FrameThrottle
 from ._thumbs import data_url, thumbnail_png
 from .labels import encode_labels
 

@@ -12,7 +12,7 @@ import numpy as np
 from tsimcne_widgets.comparison import MethodComparison
 rng = np.random.default_rng(0)
 emb = {name: rng.random((2000, 2)).astype(np.float32) for name in ("A", "B", "C")}
-comp = MethodComparison(emb, labels=rng.integers(0, 3, 2000), panel_height=300)
+comp = MethodComparison(emb, labels=rng.integers(0, 3, 2000), height=300)
 comp"""
 
 

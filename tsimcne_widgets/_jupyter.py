@@ -5,14 +5,18 @@ from __future__ import annotations
 import sys
 
 
-def in_jupyter_kernel() -> bool:
-    """True when an IPython kernel (ipykernel) runs this process, not a terminal IPython
-    or plain Python."""
+def jupyter_kernel():
+    """The ipykernel kernel running this process, or None (plain Python, a terminal
+    IPython, or no ipykernel imported)."""
     if "ipykernel" not in sys.modules:
-        return False
+        return None
     try:
         from IPython import get_ipython
     except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+        return None
+    return getattr(get_ipython(), "kernel", None)
+
+
+def in_jupyter_kernel() -> bool:
+    """True when an IPython kernel (ipykernel) runs this process."""
+    return jupyter_kernel() is not None

@@ -19,11 +19,12 @@ Outside a kernel, off the main thread, or nested in another wait, nothing is pol
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+
+from ._jupyter import jupyter_kernel
 
 __all__ = ["wait_event"]
 
@@ -74,14 +75,9 @@ def kernel_poller() -> Iterator[Callable[[int], None] | None]:
 
 def _current_kernel():
     """The running ipykernel kernel when called on its main thread, else None."""
-    if "ipykernel" not in sys.modules or threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread():
         return None
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    kernel = getattr(shell, "kernel", None)
+    kernel = jupyter_kernel()
     return kernel if getattr(kernel, "session", None) is not None else None
 
 

@@ -62,8 +62,11 @@ def test_explorer_with_an_estimator_reattaches_to_a_running_run(small_digits):
     assert again.run is run and again.monitor.run is run
     run.stop()
     run.wait(30)
-    with pytest.raises(TypeError, match="needs the data"):
+    with pytest.raises(TypeError, match="needs the images"):
         Explorer(est)
+    # images by keyword, the name every widget uses
+    assert Explorer(est, images=X, labels=y).images.n_samples == len(X)
+    assert Explorer(images=X, labels=y, backbone="small").images.n_samples == len(X)
 
 
 def test_gallery_shows_first_items_and_reports_clicks(small_digits):

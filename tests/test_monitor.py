@@ -18,7 +18,7 @@ def buttons(m):
 def test_buttons_follow_the_run_state(small_digits):
     X, y = small_digits
     est = TSimCNE(total_epochs=(300, 1, 1), **FAST)
-    m = TrainingMonitor(estimator=est, data=X, labels=y, update_interval=0.05)
+    m = TrainingMonitor(estimator=est, images=X, labels=y, update_interval=0.05)
     assert buttons(m) == (False, True, True) and "idle" in m.status.value
     run = m.start_button.click() or m.run
     assert wait_for(lambda: "running" in m.status.value)

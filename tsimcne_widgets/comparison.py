@@ -115,7 +115,7 @@ class MethodComparison(W.VBox):
 
     # -- construction from an estimator -------------------------------------------------
     @classmethod
-    def from_estimator(cls, estimator, X, labels=None, *, methods=("tsne", "umap"),
+    def from_estimator(cls, estimator, images, labels=None, *, methods=("tsne", "umap"),
                        metadata=None, random_state=0, method_params=None, **kwargs):
         """Compare a fitted ``TSimCNE`` with baselines on its backbone features or pixels.
 
@@ -125,15 +125,15 @@ class MethodComparison(W.VBox):
         Parameters
         ----------
         estimator : TSimCNE
-            A fitted estimator; its ``transform(X)`` is the "t-SimCNE" panel.
-        X : ImageData, array-like, sequence of images or torch Dataset
+            A fitted estimator; its ``transform(images)`` is the "t-SimCNE" panel.
+        images : ImageData, array-like, sequence of images or torch Dataset
             Anything :func:`tsimcne_widgets.as_images` accepts.
         labels : array-like of shape (n_samples,), optional
-            Colours the points; defaults to the labels that come with `X`.
+            Colours the points; defaults to the labels that come with `images`.
         methods : str or sequence of str, default=("tsne", "umap")
             One panel per entry, after the t-SimCNE panel. ``"tsne"``, ``"umap"`` and
             ``"pca"`` embed the estimator's backbone features
-            (``estimator.backbone_features(X)``) and are titled "t-SNE", "UMAP" and "PCA".
+            (``estimator.backbone_features(images)``) and are titled "t-SNE", "UMAP" and "PCA".
             ``"tsne:pixels"``, ``"umap:pixels"`` and ``"pca:pixels"`` embed the raw pixels
             (:func:`tsimcne_widgets.baselines.pixel_features`) and are titled
             "t-SNE (pixels)", "UMAP (pixels)" and "PCA (pixels)": they show what t-SimCNE
@@ -180,7 +180,7 @@ class MethodComparison(W.VBox):
         params = dict(method_params or {})
         for key in params:
             _parse_method(key, what="method_params keys")
-        data = as_images(X, labels=labels)
+        data = as_images(images, labels=labels)
         Z = estimator.transform(data)
         inputs = {source for _, source, _ in specs}
         H = estimator.backbone_features(data) if "features" in inputs else None

@@ -31,12 +31,13 @@ class Explorer(W.VBox):
     """A training monitor above a live scatter of the same data, with a gallery of the
     selected images and a slider through the snapshot history.
 
-    ``Explorer(data, labels=None, **tsimcne_params)`` or
-    ``Explorer(estimator, data, labels=None)``.
+    ``Explorer(images, labels=None, **tsimcne_params)`` or
+    ``Explorer(estimator, images, labels=None)``; ``images`` may also be passed by
+    keyword.
 
     Parameters
     ----------
-    data : anything :func:`tsimcne_widgets.as_images` accepts
+    images : anything :func:`tsimcne_widgets.as_images` accepts
     labels : array-like, optional
         Colours, legend, gallery captions and the live kNN accuracy.
     metadata : pandas.DataFrame, optional
@@ -51,6 +52,8 @@ class Explorer(W.VBox):
     Attributes
     ----------
     estimator : TSimCNE
+    images : ImageData
+        The images as :func:`~tsimcne_widgets.as_images` converted them.
     monitor : TrainingMonitor
     scatter : EmbeddingScatter
     gallery : SelectionGallery
@@ -58,34 +61,36 @@ class Explorer(W.VBox):
         Frame of the snapshot history shown; ``follow`` keeps it on the newest.
     """
 
-    def __init__(self, *args, labels=None, metadata=None, start_kwargs=None,
+    def __init__(self, *args, images=None, labels=None, metadata=None, start_kwargs=None,
                  scatter_kwargs=None, **tsimcne_params):
+        if images is not None:
+            args = (*args, images)
         if args and isinstance(args[0], TSimCNE):
             if len(args) != 2:
-                raise TypeError("Explorer(estimator, data, ...) needs the data as well.")
+                raise TypeError("Explorer(estimator, images, ...) needs the images as well.")
             if tsimcne_params:
                 raise TypeError(f"unexpected parameters with an estimator: "
                                 f"{sorted(tsimcne_params)}; set them on the estimator.")
-            estimator, data = args
+            estimator, images = args
         elif len(args) == 1:
-            estimator, data = TSimCNE(**tsimcne_params), args[0]
+            estimator, images = TSimCNE(**tsimcne_params), args[0]
         else:
-            raise TypeError("use Explorer(data, labels=None, **params) or "
-                            "Explorer(estimator, data, labels=None).")
+            raise TypeError("use Explorer(images, labels=None, **params) or "
+                            "Explorer(estimator, images, labels=None).")
         self.estimator = estimator
-        self.data = as_images(data, labels=labels)
+        self.images = as_images(images, labels=labels)
         self.start_kwargs = dict(start_kwargs or {})
         self.run = None
         self._lock = threading.Lock()
         fitted = getattr(estimator, "embedding_", None)
-        xy = fitted if fitted is not None and len(fitted) == self.data.n_samples and (
-            fitted.shape[1] == 2) else _pixel_pca(self.data.images)
+        xy = fitted if fitted is not None and len(fitted) == self.images.n_samples and (
+            fitted.shape[1] == 2) else _pixel_pca(self.images.images)
         self.scatter = EmbeddingScatter(
-            xy, labels=self.data.labels, images=self.data, metadata=metadata,
-            class_names=self.data.class_names, **(scatter_kwargs or {}))
-        self.gallery = SelectionGallery(self.data).link(self.scatter)
-        self.monitor = TrainingMonitor(estimator=estimator, data=self.data,
-                                       labels=self.data.labels, starter=self.start)
+            xy, labels=self.images.labels, images=self.images, metadata=metadata,
+            class_names=self.images.class_names, **(scatter_kwargs or {}))
+        self.gallery = SelectionGallery(self.images).link(self.scatter)
+        self.monitor = TrainingMonitor(estimator=estimator, images=self.images,
+                                       labels=self.images.labels, starter=self.start)
         self.history = W.IntSlider(0, 0, 0, description="snapshot",
                                    continuous_update=True, layout=W.Layout(width="420px"))
         self.follow = W.Checkbox(True, description="follow live", indent=False)
@@ -110,7 +115,7 @@ class Explorer(W.VBox):
     # -- training ---------------------------------------------------------------------
     def start(self, **kwargs):
         """Begin (or resume) training in the background; returns the ``TrainingRun``."""
-        run = self.estimator.start(self.data, labels=self.data.labels,
+        run = self.estimator.start(self.images, labels=self.images.labels,
                                    **{**self.start_kwargs, **kwargs})
         self._attach(run)
         return run

@@ -100,8 +100,8 @@ class TrainingMonitor(W.VBox):
     run : TrainingRun, optional
         A run to follow at once.
     estimator : TSimCNE, optional
-        With ``data``, lets the Start button begin (or resume) training.
-    data : optional
+        With ``images``, lets the Start button begin (or resume) training.
+    images : optional
         The training images, anything ``TSimCNE.start`` accepts.
     labels : array-like, optional
         Labels; enable the live 2D kNN accuracy curve.
@@ -111,7 +111,7 @@ class TrainingMonitor(W.VBox):
         Seconds between widget updates (throttle).
     starter : callable, optional
         Called with no arguments by the Start button to begin a run and return it
-        (the Explorer uses this); default ``estimator.start(data, labels=labels, ...)``.
+        (the Explorer uses this); default ``estimator.start(images, labels=labels, ...)``.
     theme : {'auto', 'light', 'dark'}, default='auto'
         Colours of the curves: 'auto' follows the JupyterLab theme, also when it is
         switched while the monitor is shown.
@@ -124,12 +124,12 @@ class TrainingMonitor(W.VBox):
         kNN accuracy (k=15, fixed stratified hold-out) of each snapshot.
     """
 
-    def __init__(self, run=None, *, estimator=None, data=None, labels=None, start_kwargs=None,
+    def __init__(self, run=None, *, estimator=None, images=None, labels=None, start_kwargs=None,
                  update_interval=0.25, starter=None, theme="auto", **kwargs):
         _check_theme(theme)
         self.starter = starter
         self.estimator = estimator if estimator is not None else getattr(run, "estimator", None)
-        self.data = data
+        self.images = images
         self.labels = labels
         self.start_kwargs = dict(start_kwargs or {})
         self.update_interval = update_interval
@@ -176,10 +176,10 @@ class TrainingMonitor(W.VBox):
             return self.run
         if self.starter is not None:
             return self.starter()
-        if self.estimator is None or self.data is None:
-            raise ValueError("Start needs estimator= and data= (or attach a run).")
+        if self.estimator is None or self.images is None:
+            raise ValueError("Start needs estimator= and images= (or attach a run).")
         restart = self.run is not None and self.run.state in ("finished", "failed")
-        run = self.estimator.start(self.data, labels=self.labels, restart=restart,
+        run = self.estimator.start(self.images, labels=self.labels, restart=restart,
                                    **self.start_kwargs)
         self.attach(run)
         return run
@@ -206,8 +206,8 @@ class TrainingMonitor(W.VBox):
             self.estimator = run.estimator
         if self.labels is None:
             self.labels = run.labels
-        if self.data is None:
-            self.data = run.data
+        if self.images is None:
+            self.images = run.data
         bounds, acc = [], 0
         for st in run.schedule[:-1]:
             acc += st.epochs * run.steps_per_epoch
@@ -284,7 +284,7 @@ class TrainingMonitor(W.VBox):
         self._render_state(state)
 
     def _render_state(self, state: str) -> None:
-        can_start = self.estimator is not None and self.data is not None
+        can_start = self.estimator is not None and self.images is not None
         active = state in ("running", "paused", "stopping")
         self.start_button.disabled = active or not can_start
         self.start_button.description = {"stopped": "Resume training", "finished": "Restart",

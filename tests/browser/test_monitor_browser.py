@@ -13,7 +13,7 @@ from tsimcne_widgets import TSimCNE, TrainingMonitor, load_digits
 d = load_digits()
 est = TSimCNE(backbone="small", total_epochs=(2000, 1, 1), batch_size=64,
               augmentations={"hflip": 0.0}, random_state=0)
-m = TrainingMonitor(estimator=est, data=d.images[:256].numpy(), update_interval=0.1)
+m = TrainingMonitor(estimator=est, images=d.images[:256].numpy(), update_interval=0.1)
 m"""
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_monitor_buttons_drive_the_kernel_side_run(monitor):
     nbp.wait_kernel("print(m.run.state == 'running')", what="resume from the page")
     box.get_by_role("button", name="Stop").click()
     nbp.wait_kernel("print(m.run.state == 'stopped')", what="stop from the page")
-    out = nbp.kernel("print(est._trainer.steps_done > 0, est.transform(m.data).shape)")
+    out = nbp.kernel("print(est._trainer.steps_done > 0, est.transform(m.images).shape)")
     assert out.split()[0] == "True" and "(256, 128)" in out
 
 

@@ -1,10 +1,11 @@
 # Two entry points: `make demo` and `make test`. Both create .venv/ on first use.
-# `make test-fast` runs ruff and the unit tests only (no browser, notebook or packaging tier).
+# `make test-fast` runs ruff and the unit tests only (no browser, notebook, packaging or
+# process tier).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-FAST := not browser and not notebook and not packaging
+FAST := not browser and not notebook and not packaging and not process
 
 .PHONY: setup demo test test-fast browser-deps lint bench clean
 

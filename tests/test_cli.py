@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tsimcne_widgets.cli import main
 
@@ -20,6 +21,7 @@ def test_demo_trains_prints_accuracy_and_writes_csv(tmp_path, capsys):
     assert df[["x", "y"]].notna().all().all()
 
 
+@pytest.mark.process
 def test_module_entry_point_and_console_script():
     r = subprocess.run([sys.executable, "-m", "tsimcne_widgets", "demo", "--help"],
                        capture_output=True, text=True, timeout=60)

@@ -56,11 +56,13 @@ def imports():
     return core, widget
 
 
+@pytest.mark.process
 def test_training_core_does_not_import_the_widget_stack(imports):
     core, _ = imports
     assert core == {}, f"the training core imported {sorted(core)}, via {core}"
 
 
+@pytest.mark.process
 def test_the_spy_sees_a_widget_import(imports):
     # Guards the test above: a lazy widget name, once touched, does import the stack.
     _, widget = imports

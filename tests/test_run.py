@@ -327,6 +327,7 @@ def test_stable_pca_keeps_orientation():
     assert np.abs(c - a).max() < 0.2
 
 
+@pytest.mark.process
 def test_interpreter_exit_with_a_live_run_does_not_hang(tmp_path):
     code = textwrap.dedent("""
         import numpy as np
@@ -344,6 +345,7 @@ def test_interpreter_exit_with_a_live_run_does_not_hang(tmp_path):
     assert time.time() - t0 < 30
 
 
+@pytest.mark.process
 def test_killed_run_resumes_from_checkpoint_to_the_same_result(tmp_path, small_digits):
     X, _ = small_digits
     np.save(tmp_path / "X.npy", X)
@@ -492,6 +494,7 @@ print(button.comm.comm_id)
 """
 
 
+@pytest.mark.process
 def test_wait_in_a_real_kernel_handles_clicks_and_keeps_queued_cells(tmp_path):
     """What JupyterLab does in Run All: clicks (comm messages) arrive while a cell waits,
     and the next cell is queued behind it."""

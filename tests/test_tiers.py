@@ -31,8 +31,8 @@ def test_tier_of_a_test_file(path, tier):
 
 def test_markers_are_registered_and_set(request):
     markers = " ".join(request.config.getini("markers"))
-    for tier in ("browser", "notebook", "packaging"):
+    for tier in ("browser", "notebook", "packaging", "process"):
         assert f"{tier}:" in markers
     # This file is a unit test: no tier marker, so `-m "not browser and ..."` keeps it.
-    assert not {m.name for m in request.node.iter_markers()} & {"browser", "notebook",
+    assert not {m.name for m in request.node.iter_markers()} & {"browser", "notebook", "process",
                                                                 "packaging"}

@@ -119,12 +119,15 @@ def test_pixel_baselines_next_to_feature_baselines(small_digits, est):
     assert list(comp.embeddings) == names and list(comp.panels) == names
     assert [p.title for p in comp.panels.values()] == names
     # Features for "tsne" (with its own params), pixels for "tsne:pixels" (with its own).
-    np.testing.assert_array_equal(
+    # Close, not bitwise: t-SNE in a worker thread may sum in another order; other
+    # inputs or parameters give a different map altogether.
+    np.testing.assert_allclose(
         comp.embeddings["t-SNE"],
-        embed(est.backbone_features(X), "tsne", random_state=3, **FAST_TSNE))
+        embed(est.backbone_features(X), "tsne", random_state=3, **FAST_TSNE), atol=1e-3)
     P = pixel_features(X)
-    np.testing.assert_array_equal(
-        comp.embeddings["t-SNE (pixels)"], embed(P, "tsne", random_state=3, **pixel_params))
+    np.testing.assert_allclose(
+        comp.embeddings["t-SNE (pixels)"], embed(P, "tsne", random_state=3, **pixel_params),
+        atol=1e-3)
     np.testing.assert_array_equal(comp.embeddings["PCA (pixels)"], embed(P, "pca"))
     assert not np.allclose(comp.embeddings["t-SNE"], comp.embeddings["t-SNE (pixels)"])
     # Every panel has a full metrics row; recall is against the backbone features.

@@ -12,7 +12,7 @@ from tsimcne_widgets.trainer import NonFiniteLossError
 
 FAST = {"backbone": "small", "total_epochs": (1, 1, 1), "batch_size": 32,
         "augmentations": Augmentations(hflip=0), "random_state": 0,
-        "device": "cpu"}  # bitwise reproducibility is a CPU property; CUDA has atomics
+        "device": "cpu", "n_threads": 1}  # bitwise reproducible: CPU, one thread count
 
 
 def fast(**kw):

@@ -71,7 +71,7 @@ def test_the_probe_uses_at_most_the_training_batch():
 
 
 FAST = {"backbone": "fast", "total_epochs": (1, 1, 1), "batch_size": 32, "device": "cpu",
-        "random_state": 0}
+        "random_state": 0, "n_threads": 1}
 
 
 def test_estimator_records_the_choice(small_digits, monkeypatch):

@@ -20,7 +20,7 @@ from tsimcne_widgets.snapshots import StablePCA
 
 FAST = {"backbone": "small", "total_epochs": (2, 1, 1), "batch_size": 30,
         "augmentations": Augmentations(hflip=0), "random_state": 0, "mixed_precision": False,
-        "device": "cpu"}  # bitwise reproducibility is a CPU property; CUDA has atomics
+        "device": "cpu", "n_threads": 1}  # bitwise reproducible: CPU, one thread count
 
 
 def fast(**kw):

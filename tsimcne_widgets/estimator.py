@@ -14,6 +14,7 @@ from ._device import autocast
 from ._jupyter import in_jupyter_kernel
 from ._setup import augmentations_of, build, check_params, seed_from
 from .data import ImageData, as_images, check_batch_size
+from .threads import check_n_threads, thread_control
 from .trainer import StepInfo, progress_bar, update_bar
 
 __all__ = ["TSimCNE"]
@@ -84,13 +85,22 @@ class TSimCNE(BaseEstimator):
         batch size) and trains in the faster; on a CPU without bf16 instructions it is
         fp32 without timing. The choice is ``precision_``. As timings vary, set True or
         False for bitwise reproducible results across processes on such machines.
+    n_threads : 'auto' or int, default='auto'
+        CPU threads of a training step. 'auto' times real steps at a few counts when
+        training starts (up to the cores this process may use), keeps the fastest, and
+        times them again every 30 s or more (probing costs at most about 2% of the time)
+        and whenever the steps slow down, so that training adapts when other work (the
+        browser showing the live view, another program) takes cores. An int fixes the
+        count. The count is shown in the progress bar, ``run.progress.threads`` and the
+        monitor; ``n_threads_`` is the last one used. Ignored on a GPU.
     inference_batch_size : int, default=1024
         Batch size of ``transform`` and ``backbone_features``.
     random_state : int, RandomState or None, default=None
         Seeds initialisation, batches and augmentations. The same int gives the same
-        embedding, bit for bit, on a CPU. On CUDA some kernels (e.g. the backward pass of
-        the augmentations' ``grid_sample``) accumulate in a non-deterministic order, so
-        repeated GPU runs agree only approximately.
+        embedding, bit for bit, on a CPU with the same thread count (set ``n_threads``
+        to an int: a different count sums in a different order). On CUDA some kernels
+        (e.g. the backward pass of the augmentations' ``grid_sample``) accumulate in a
+        non-deterministic order, so repeated GPU runs agree only approximately.
     verbose : bool or 'auto', default='auto'
         Show a tqdm progress bar during ``fit``. 'auto' shows one in a Jupyter notebook
         (a notebook widget bar) and stays quiet elsewhere (scripts, the terminal);
@@ -119,6 +129,10 @@ class TSimCNE(BaseEstimator):
     precision_timings_ : dict or None
         What 'auto' measured: ``{"views", "fp32", "bf16"}`` (views per probe step and the
         best seconds per step of each), None when nothing was timed.
+    n_threads_ : int or None
+        The CPU threads of the last training step (see ``n_threads``); None on a GPU.
+    thread_timings_ : dict of int to float
+        Seconds per step at each thread count in the last probe of ``n_threads='auto'``.
     run_ : TrainingRun or None
         The latest background run of :meth:`start`; None after ``fit`` or ``load``.
     """
@@ -127,8 +141,8 @@ class TSimCNE(BaseEstimator):
                  time_budget=None, batch_size=512, lr="auto", warmup_epochs=(10, 0, 10),
                  metric="euclidean", temperature=0.5, projection_dim=128, out_dim=2,
                  augmentations=None, momentum=0.9, weight_decay=5e-4, clip_value=4.0, device="auto",
-                 mixed_precision="auto", inference_batch_size=1024, random_state=None,
-                 verbose="auto"):
+                 mixed_precision="auto", n_threads="auto", inference_batch_size=1024,
+                 random_state=None, verbose="auto"):
         self.backbone = backbone
         self.feature_dim = feature_dim
         self.total_epochs = total_epochs
@@ -146,6 +160,7 @@ class TSimCNE(BaseEstimator):
         self.clip_value = clip_value
         self.device = device
         self.mixed_precision = mixed_precision
+        self.n_threads = n_threads
         self.inference_batch_size = inference_batch_size
         self.random_state = random_state
         self.verbose = verbose
@@ -154,11 +169,13 @@ class TSimCNE(BaseEstimator):
     def _initialize(self, data: ImageData) -> None:
         """Fresh model, schedule and trainer for ``data``."""
         check_params(self)
+        check_n_threads(self.n_threads)
         augmentations = augmentations_of(self)  # validates before any work
         self._trainer = build(
             self, seed=seed_from(self.random_state), n_channels=data.n_channels,
             image_shape=data.image_shape, augmentations=augmentations,
             batch_size=check_batch_size(self.batch_size, data.n_samples), images=data.images)
+        self._control_threads()
         self.history_ = []
         self.embedding_ = None
         self.run_ = None
@@ -166,11 +183,23 @@ class TSimCNE(BaseEstimator):
     def _restore(self, payload: dict) -> None:
         """Set up as saved in a checkpoint's ``payload``."""
         check_params(self)
+        check_n_threads(self.n_threads)
         self._trainer = checkpoint.restore(self, payload, augmentations_of(self))
+        self._control_threads()
         self.run_ = None
 
+    def _control_threads(self) -> None:
+        self._trainer.thread_control = thread_control(self.n_threads, self._trainer.device)
+        self.n_threads_ = None
+        self.thread_timings_ = {}
+
     def _record(self, info: StepInfo) -> None:
+        threads = self._trainer.thread_control
+        if threads is not None:
+            self.n_threads_ = threads.threads
         if info.epoch_end:
+            if threads is not None:
+                self.thread_timings_ = dict(threads.timings)
             stage = self.schedule_[info.stage]
             self.history_.append({
                 "stage": info.stage + 1, "stage_name": stage.name, "epoch": info.epoch + 1,
@@ -205,9 +234,11 @@ class TSimCNE(BaseEstimator):
                 self._record(info)
                 if bar is not None:
                     update_bar(bar, info, self.schedule_, trainer.total_steps,
-                                self.precision_)
+                               self.precision_, self.n_threads_)
         finally:
             trainer.pause_clock()
+            if trainer.thread_control is not None:
+                trainer.thread_control.restore()  # the caller's own count
             if bar is not None:
                 bar.close()
         self.embedding_ = self.transform(data)

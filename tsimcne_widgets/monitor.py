@@ -51,6 +51,9 @@ def _details_html(p, state: str) -> str:
         parts += [f"ETA {_clock(p.eta)}", f"{p.views_per_s:.0f} views/s"]
     if getattr(p, "precision", ""):
         parts.append(html.escape(p.precision))
+    threads = getattr(p, "threads", 0)
+    if threads:
+        parts.append(f"{threads} thread{'s' if threads > 1 else ''}")
     return f"<span class='tsw-progress'>{' · '.join(parts)}</span>"
 
 

@@ -62,6 +62,8 @@ class Progress:
         The estimator's time budget in seconds, if it has one.
     precision : str
         'bf16' or 'fp32', the estimator's ``precision_``.
+    threads : int
+        CPU threads of the training steps now (``n_threads``); 0 on a GPU.
     views_per_s : float
         Recent training throughput (two views per image).
     """
@@ -83,6 +85,7 @@ class Progress:
     views_per_s: float = 0.0
     time_budget: float | None = None
     precision: str = ""
+    threads: int = 0
 
     @property
     def fraction(self) -> float:
@@ -309,6 +312,7 @@ class TrainingRun(RunBase):
                 elapsed=elapsed, eta=eta, views_per_s=rate,
                 time_budget=None if budget is None else budget.seconds,
                 precision=self._hooks.precision,
+                threads=0 if tr.thread_control is None else tr.thread_control.threads,
             )
 
     def _snapshot(self, stage_idx: int, epoch: int, loss: float) -> None:

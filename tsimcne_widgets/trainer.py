@@ -79,6 +79,8 @@ class Trainer:
         self.last_finite_loss = float("nan")
         self._epoch_loss_sum = 0.0
         self._epoch_seconds = 0.0
+        # Sets the CPU thread count of every step (threads.py); None leaves it alone.
+        self.thread_control = None
 
     # -- data ---------------------------------------------------------------------------
     def set_images(self, images: torch.Tensor) -> None:
@@ -187,6 +189,8 @@ class Trainer:
                 self.budget.new_stage()
         if self.budget is not None:
             self._follow_budget()
+        if self.thread_control is not None:
+            self.thread_control.before_step()
         t0 = time.perf_counter()
         st = self.schedule[self.stage]
         n, b = self.images.shape[0], self.batch_size
@@ -229,7 +233,10 @@ class Trainer:
         self.optimizer.step()
         self.last_finite_loss = loss_value
         self._epoch_loss_sum += loss_value
-        self._epoch_seconds += time.perf_counter() - t0
+        step_seconds = time.perf_counter() - t0
+        self._epoch_seconds += step_seconds
+        if self.thread_control is not None:
+            self.thread_control.after_step(step_seconds)
         if self.budget is not None:
             self.budget.step_done(self.stage)
 
@@ -295,12 +302,14 @@ def progress_bar(trainer: Trainer):
                 dynamic_ncols=True)
 
 
-def update_bar(bar, info: StepInfo, schedule, total_steps: int, precision: str) -> None:
-    """Advance ``bar`` by the step ``info``."""
+def update_bar(bar, info: StepInfo, schedule, total_steps: int, precision: str,
+               threads: int | None = None) -> None:
+    """Advance ``bar`` by the step ``info``; ``threads`` is the CPU thread count, if any."""
     st = schedule[info.stage]
     if bar.total != total_steps:  # a time budget re-planned the stages
         bar.total = total_steps
     bar.set_description(f"stage {info.stage + 1}/{len(schedule)} {st.name}", refresh=False)
+    extra = {} if threads is None else {"threads": threads}
     bar.set_postfix(epoch=f"{info.epoch + 1}/{st.epochs}", loss=f"{info.loss:.3f}",
-                    precision=precision, refresh=False)
+                    precision=precision, **extra, refresh=False)
     bar.update(1)

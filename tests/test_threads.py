@@ -60,23 +60,30 @@ def test_the_probe_keeps_the_fastest_count():
     m = FakeMachine({1: 0.1, 2: 0.3})  # a busy core: one thread wins
     t = m.tuner(probe_steps=3)
     assert t.probing
-    m.run(t, 8)  # 4 steps at 2 (one untimed), then 4 at 1
+    m.run(t, 6)  # 3 steps at 2, then 3 at 1
     assert not t.probing and t.threads == 1 and t.probes == 1
     assert t.timings == {2: pytest.approx(0.3), 1: pytest.approx(0.1)}
-    assert m.trace == [2] * 4 + [1] * 4
+    assert m.trace == [2] * 3 + [1] * 3
     m.run(t, 20)
-    assert m.trace[8:] == [1] * 20
+    assert m.trace[6:] == [1] * 20
+
+
+def test_a_clearly_slower_count_is_dropped_after_one_step():
+    m = FakeMachine({1: 0.4, 2: 0.1})  # idle: one thread is much slower
+    t = m.tuner(probe_steps=3)
+    m.run(t, 4)
+    assert m.trace == [2, 2, 2, 1] and t.threads == 2 and not t.probing
 
 
 def test_it_measures_again_later_and_follows_the_machine():
     m = FakeMachine({1: 0.1, 2: 0.3})
     t = m.tuner(probe_steps=3, reprobe_every=30.0)
-    m.run(t, 8)
+    m.run(t, 6)
     m.times = {1: 0.1, 2: 0.05}  # the other work ended: two threads are faster now
     m.run(t, 5)
     assert t.threads == 1  # nothing slowed down, and it is not time yet
-    m.now += 60.0  # past 30 s, and past the probe's cost over max_overhead (0.8 / 0.02 s)
-    m.run(t, 1 + 8)
+    m.now += 60.0  # past 30 s, and past the probe's cost over max_overhead (0.6 / 0.02 s)
+    m.run(t, 1 + 6)
     assert t.threads == 2 and t.probes == 2
     assert m.trace[-1] == 2
 
@@ -84,10 +91,10 @@ def test_it_measures_again_later_and_follows_the_machine():
 def test_a_slowdown_starts_a_probe_at_once():
     m = FakeMachine({1: 0.2, 2: 0.1})
     t = m.tuner(probe_steps=3, reprobe_every=1e9)
-    m.run(t, 8)
+    m.run(t, 4)
     assert t.threads == 2
     m.times = {1: 0.2, 2: 0.9}  # another program takes a core
-    m.run(t, 5 + 8)
+    m.run(t, 5 + 6)
     assert t.threads == 1 and t.probes == 2
 
 
@@ -116,7 +123,7 @@ def test_adaptive_throughput_is_close_to_the_best_fixed_count():
 def test_restore_and_fixed_counts():
     m = FakeMachine({1: 0.1, 2: 0.3})
     t = m.tuner()
-    m.run(t, 8)
+    m.run(t, 4)
     assert m.count == 1
     t.restore()
     assert m.count == 2

@@ -60,9 +60,10 @@ class ThreadTuner:
     """Choose the thread count of training steps by timing them.
 
     Call :meth:`before_step` before each step (it sets the count for that step) and
-    :meth:`after_step` with the step's duration. The first ``probe_steps + 1`` steps at
-    each candidate count are a probe (the first step after a switch is not timed: it
-    may start threads); the fastest median wins. While training goes on at the winner,
+    :meth:`after_step` with the step's duration. A probe runs ``probe_steps`` steps at
+    each candidate count and keeps the fastest median; a count whose first step takes
+    ``abort_ratio`` times the best median so far is dropped after that one step, so
+    that a clearly worse count costs little. While training goes on at the winner,
     a new probe starts after ``reprobe_every`` seconds, stretched so that the slower
     counts tried cost at most ``max_overhead`` of the time, or at once when the median
     of the recent steps is ``slowdown`` times the winner's probe time (other work
@@ -72,8 +73,10 @@ class ThreadTuner:
     ----------
     candidates : sequence of int
         Thread counts to try, e.g. :func:`thread_candidates`.
-    probe_steps : int, default=3
+    probe_steps : int, default=2
         Timed steps per candidate in a probe.
+    abort_ratio : float, default=1.5
+        A candidate this much slower than the best so far at its first step is dropped.
     reprobe_every : float, default=30.0
         Least seconds between probes.
     max_overhead : float, default=0.02
@@ -97,7 +100,8 @@ class ThreadTuner:
         Probes completed.
     """
 
-    def __init__(self, candidates, *, probe_steps: int = 3, reprobe_every: float = 30.0,
+    def __init__(self, candidates, *, probe_steps: int = 2, abort_ratio: float = 1.5,
+                 reprobe_every: float = 30.0,
                  max_overhead: float = 0.02, slowdown: float = 1.3,
                  clock: Callable[[], float] = time.perf_counter,
                  set_threads: Callable[[int], None] = torch.set_num_threads,
@@ -106,6 +110,7 @@ class ThreadTuner:
         if not self.candidates or self.candidates[0] < 1:
             raise ValueError(f"candidates must be positive ints, got {list(candidates)!r}.")
         self.probe_steps = probe_steps
+        self.abort_ratio = abort_ratio
         self.reprobe_every = reprobe_every
         self.max_overhead = max_overhead
         self.slowdown = slowdown
@@ -121,10 +126,11 @@ class ThreadTuner:
         self._queue: list[int] = [] if len(self.candidates) == 1 else (
             [default] + [c for c in reversed(self.candidates) if c != default])
         self._samples: list[float] = []
-        self._skip = True  # the next step follows a switch: not timed
         self._recent: deque[float] = deque(maxlen=5)
         self._next_probe = math.inf
         self._last_cost = 0.0
+        self._probe_cost = 0.0  # seconds and number of the current probe's steps
+        self._probe_count = 0
 
     @property
     def probing(self) -> bool:
@@ -145,14 +151,13 @@ class ThreadTuner:
     def after_step(self, seconds: float) -> None:
         """Record how long the step took."""
         if self._queue:
-            if self._skip:
-                self._skip = False
-                return
+            self._probe_cost += seconds
+            self._probe_count += 1
             self._samples.append(seconds)
-            if len(self._samples) >= self.probe_steps:
+            best = min(self.timings.values(), default=math.inf)
+            if len(self._samples) >= self.probe_steps or seconds > self.abort_ratio * best:
                 self.timings[self._queue.pop(0)] = statistics.median(self._samples)
                 self._samples = []
-                self._skip = True
                 if not self._queue:
                     self._finish_probe()
             return
@@ -167,12 +172,10 @@ class ThreadTuner:
         self.threads = min(self.timings, key=self.timings.get)
         best = self.timings[self.threads]
         # What the probe cost over running every probed step at the winner.
-        self._last_cost = sum((t - best) * (self.probe_steps + 1)
-                              for t in self.timings.values())
+        self._last_cost = self._probe_cost - best * self._probe_count
         wait = max(self.reprobe_every, self._last_cost / self.max_overhead)
         self._next_probe = self._clock() + wait
         self._recent.clear()
-        self._skip = False
         self.probes += 1
 
     def _start_probe(self) -> None:
@@ -183,7 +186,8 @@ class ThreadTuner:
         self._queue = [self.threads] + [c for c in reversed(self.candidates)
                                         if c != self.threads]
         self._samples = []
-        self._skip = False
+        self._probe_cost = 0.0
+        self._probe_count = 0
         self._recent.clear()
 
     def restore(self) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "TSimCNE",
     "TrainingMonitor",
     "TrainingRun",
+    "WatchedRun",
     "as_images",
     "load_digits",
     "load_fashion_mnist",
@@ -37,6 +38,7 @@ _LAZY = {
     "SelectionGallery": "gallery",
     "TrainingMonitor": "monitor",
     "TrainingRun": "run",
+    "WatchedRun": "watch",
 }
 
 

@@ -16,6 +16,7 @@ import numbers
 import numpy as np
 import torch
 
+from . import distributed
 from ._device import autocast, measure_precision, resolve_device, resolve_precision
 from .augment import Augmentations
 from .budget import READOUT_COST, TimeBudget, parse_duration
@@ -69,6 +70,7 @@ def check_params(est) -> None:
         parse_duration(est.time_budget, "time_budget")
     if not (est.verbose == "auto" or isinstance(est.verbose, bool)):
         raise ValueError(f"verbose must be True, False or 'auto', got {est.verbose!r}.")
+    distributed.check_setting(est.distributed)
 
 def augmentations_of(est) -> Augmentations:
     """``est.augmentations`` as an :class:`Augmentations` (None: the defaults)."""
@@ -98,9 +100,38 @@ def resolve_backbone(backbone, device: torch.device, image_shape) -> str | torch
     return backbone
 
 
+def distributed_context(est) -> distributed.DistContext | None:
+    """Resolve ``est.distributed`` (starting the process group for True) and set
+    ``world_size_`` and ``rank_``; the :class:`DistContext` or None for one process."""
+    device = distributed.local_device(resolve_device(est.device))
+    dist = distributed.context(est.distributed, device)
+    est.world_size_ = 1 if dist is None else dist.world_size
+    est.rank_ = 0 if dist is None else dist.rank
+    return dist
+
+
+def attach_distributed(est, trainer: Trainer) -> None:
+    """Continue ``trainer`` (e.g. a loaded checkpoint's) in this process group, if any:
+    possibly with another number of ranks than it was trained with, as long as they divide
+    its (global) batch size."""
+    dist = distributed_context(est)
+    if dist is not None:
+        dist.check_batch_size(trainer.batch_size)
+        expected = distributed.local_device(resolve_device(est.device))
+        if expected.type == "cuda" and trainer.device != expected:
+            raise ValueError(
+                f"This estimator was loaded onto {trainer.device}, but rank {dist.rank} "
+                f"trains on {expected}; load it with device='{expected}'."
+            )
+        # Timed per rank, the bf16 choice may differ; all take rank 0's.
+        trainer.amp = est.amp_ = dist.broadcast_flag(est.amp_, trainer.device)
+        est.precision_ = "bf16" if est.amp_ else "fp32"
+    trainer.set_dist(dist)
+
+
 def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augmentations,
           head_dim: int | None = None, backbone=None, images: torch.Tensor | None = None,
-          model_state: dict | None = None) -> Trainer:
+          model_state: dict | None = None, dist=None) -> Trainer:
     """Set up ``est`` for training and return its Trainer.
 
     Parameters
@@ -123,10 +154,19 @@ def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augm
         Training images; their channel statistics become the model's normalisation.
     model_state : dict, optional
         Saved weights to load before the precision is chosen.
+    dist : DistContext, optional
+        Train as one rank of several processes (see :func:`distributed_context`);
+        ``batch_size`` is then the global batch, which the ranks split.
     """
-    est.device_ = resolve_device(est.device)
+    if dist is not None:
+        dist.check_batch_size(batch_size)
+    est.world_size_ = 1 if dist is None else dist.world_size
+    est.rank_ = 0 if dist is None else dist.rank
+    est.device_ = distributed.local_device(resolve_device(est.device))
     est.amp_ = resolve_precision(est.mixed_precision, est.device_)
     est.seed_ = seed
+    # With several processes this is the global batch: the rate is the same for any number
+    # of them.
     lr = 0.03 * batch_size / 256 if est.lr == "auto" else est.lr
     est.schedule_ = make_schedule(est.total_epochs, lr, est.warmup_epochs, est.projection_dim,
                                   est.out_dim)
@@ -147,7 +187,7 @@ def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augm
         est.model_.std.copy_(std.view_as(est.model_.std))
     if model_state is not None:
         est.model_.load_state_dict(model_state)
-    _choose_precision(est, batch_size)
+    _choose_precision(est, batch_size, dist)
     budget = None
     if est.time_budget is not None:
         budget = TimeBudget(
@@ -158,20 +198,24 @@ def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augm
         est.model_, est.schedule_, batch_size, augmentations,
         get_loss(est.metric, est.temperature), torch.Generator(device=est.device_),
         est.device_, est.amp_, est.momentum, est.weight_decay, est.clip_value, budget=budget,
+        dist=dist, seed=seed,
     )
     trainer.generator.manual_seed(seed)
     return trainer
 
 
-def _choose_precision(est, batch_size: int) -> None:
+def _choose_precision(est, batch_size: int, dist=None) -> None:
     """Set ``amp_`` and ``precision_``. With 'auto' on a device that supports bf16, time
-    both precisions on a copy of the model (once per process and setting)."""
+    both precisions on a copy of the model (once per process and setting); several
+    processes all take rank 0's choice."""
     est.precision_timings_ = None
     if est.mixed_precision == "auto" and est.amp_:
         key = (str(est.device_), str(est.backbone_), est.n_channels_, est.image_shape_,
                batch_size)
         est.amp_, est.precision_timings_ = measure_precision(
             _probe_step(est), key, 2 * batch_size)
+    if dist is not None:
+        est.amp_ = dist.broadcast_flag(est.amp_, est.device_)
     est.precision_ = "bf16" if est.amp_ else "fp32"
 
 

@@ -4,6 +4,11 @@ A checkpoint holds only tensors and plain Python values, so it loads with
 ``torch.load(weights_only=True)``: the parameters, what the set-up needs to rebuild the
 model (:func:`tsimcne_widgets._setup.build`), the weights, the trainer's position and
 random state, the history and the embedding. Files are written atomically.
+
+With several processes (:mod:`tsimcne_widgets.distributed`) only rank 0 writes, and the
+file is the same as one process's: the unwrapped model's weights, the global batch size and
+the position in the schedule, which do not depend on the number of processes. A checkpoint
+therefore resumes with any number of processes that divides its batch size, or in one.
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ FORMAT_VERSION = 1
 
 
 def write(est, trainer: Trainer, path) -> None:
-    """Write ``est`` (fitted) and its ``trainer``'s state to ``path``, atomically."""
+    """Write ``est`` (fitted) and its ``trainer``'s state to ``path``, atomically; on
+    ranks other than 0 of a distributed run, nothing (all ranks hold the same state)."""
+    if trainer.dist is not None and not trainer.dist.is_main:
+        return
     emb = est.embedding_
     custom = isinstance(est.backbone, torch.nn.Module)
     payload = {
@@ -41,7 +49,8 @@ def write(est, trainer: Trainer, path) -> None:
             "n_channels": est.n_channels_,
             "image_shape": list(est.image_shape_),
             "head_dim": est.model_.head.last.out_features,
-            "batch_size": trainer.batch_size,
+            "batch_size": trainer.batch_size,  # the global batch with several processes
+            "world_size": 1 if trainer.dist is None else trainer.dist.world_size,
             "backbone": None if custom else est.backbone_,
         },
         "model": {k: v.detach().cpu() for k, v in est.model_.state_dict().items()},
@@ -110,6 +119,10 @@ def _params_for_saving(est) -> dict:
         params["random_state"] = est.seed_
     if isinstance(params["device"], torch.device):
         params["device"] = str(params["device"])
+    if params.get("distributed") is True:
+        # How a run was launched is not part of the model: a checkpoint loads in a single
+        # process too, and under torchrun 'auto' finds the process group.
+        params["distributed"] = "auto"
     return params
 
 

@@ -12,7 +12,14 @@ from sklearn.exceptions import NotFittedError
 from . import checkpoint
 from ._device import autocast
 from ._jupyter import in_jupyter_kernel
-from ._setup import augmentations_of, build, check_params, seed_from
+from ._setup import (
+    attach_distributed,
+    augmentations_of,
+    build,
+    check_params,
+    distributed_context,
+    seed_from,
+)
 from .data import ImageData, as_images, check_batch_size
 from .threads import check_n_threads, thread_control
 from .trainer import StepInfo, progress_bar, update_bar
@@ -105,6 +112,19 @@ class TSimCNE(BaseEstimator):
         Show a tqdm progress bar during ``fit``. 'auto' shows one in a Jupyter notebook
         (a notebook widget bar) and stays quiet elsewhere (scripts, the terminal);
         background runs (``start``) report through ``progress`` and the monitor instead.
+    distributed : {'auto', True, False}, default='auto'
+        Train as one of several processes, e.g. one per GPU under ``torchrun
+        --nproc-per-node N``. 'auto' does so when a ``torch.distributed`` process group is
+        initialised; True also initialises one from torchrun's environment variables
+        (NCCL on CUDA, else Gloo); False never does. Every process then calls ``fit`` or
+        ``start`` with the same data; ``batch_size`` is the global batch, split evenly
+        over the processes (it must be divisible by their number), and an 'auto' ``lr``
+        follows it. The embeddings of all processes are gathered with their gradients,
+        so each step contrasts the whole global batch as one device would; BatchNorm
+        statistics are per process. Each process trains on ``cuda:$LOCAL_RANK`` for
+        ``device='auto'`` or 'cuda'. Rank 0 alone writes checkpoints (``save`` is a
+        no-op elsewhere) and shows progress; every process ends with the same model and
+        ``embedding_``. See :mod:`tsimcne_widgets.distributed`.
 
     Attributes
     ----------
@@ -135,6 +155,9 @@ class TSimCNE(BaseEstimator):
         Seconds per step at each thread count in the last probe of ``n_threads='auto'``.
     run_ : TrainingRun or None
         The latest background run of :meth:`start`; None after ``fit`` or ``load``.
+    world_size_, rank_ : int
+        Number of processes of the last ``fit`` or ``start`` and this one's rank (1 and
+        0 without ``distributed``).
     """
 
     def __init__(self, backbone="auto", *, feature_dim=None, total_epochs=(1000, 50, 450),
@@ -142,7 +165,7 @@ class TSimCNE(BaseEstimator):
                  metric="euclidean", temperature=0.5, projection_dim=128, out_dim=2,
                  augmentations=None, momentum=0.9, weight_decay=5e-4, clip_value=4.0, device="auto",
                  mixed_precision="auto", n_threads="auto", inference_batch_size=1024,
-                 random_state=None, verbose="auto"):
+                 random_state=None, verbose="auto", distributed="auto"):
         self.backbone = backbone
         self.feature_dim = feature_dim
         self.total_epochs = total_epochs
@@ -164,6 +187,7 @@ class TSimCNE(BaseEstimator):
         self.inference_batch_size = inference_batch_size
         self.random_state = random_state
         self.verbose = verbose
+        self.distributed = distributed
 
     # -- set-up ---------------------------------------------------------------------------
     def _initialize(self, data: ImageData) -> None:
@@ -171,10 +195,12 @@ class TSimCNE(BaseEstimator):
         check_params(self)
         check_n_threads(self.n_threads)
         augmentations = augmentations_of(self)  # validates before any work
+        dist = distributed_context(self)
         self._trainer = build(
             self, seed=seed_from(self.random_state), n_channels=data.n_channels,
             image_shape=data.image_shape, augmentations=augmentations,
-            batch_size=check_batch_size(self.batch_size, data.n_samples), images=data.images)
+            batch_size=check_batch_size(self.batch_size, data.n_samples), images=data.images,
+            dist=dist)
         self._control_threads()
         self.history_ = []
         self.embedding_ = None
@@ -253,7 +279,8 @@ class TSimCNE(BaseEstimator):
             )
 
     def start(self, X, labels=None, *, snapshot_every=0.5, restart=False, max_snapshots=200,
-              snapshot_points=None, checkpoint_every=None, checkpoint_dir=None):
+              snapshot_points=None, checkpoint_every=None, checkpoint_dir=None,
+              snapshot_dir=None):
         """Train in a background thread and return the :class:`TrainingRun` at once.
 
         Parameters
@@ -282,6 +309,13 @@ class TSimCNE(BaseEstimator):
         checkpoint_dir : str or Path, optional
             Folder for ``checkpoint.pt``, written atomically. Also written when the run
             is stopped or the loss becomes non-finite.
+        snapshot_dir : str or Path, optional
+            Also write every snapshot, the progress and the end of the run to this
+            folder, so that ``Explorer.watch(snapshot_dir, images)`` can follow the run
+            from another process; the run then obeys pause, resume and stop commands in
+            its ``control.json``. A run from scratch replaces the folder's earlier
+            snapshots, a resumed one appends. Writing errors are warned about and kept in
+            ``run.errors``; they never stop training. See :mod:`tsimcne_widgets.run_dir`.
 
         Returns
         -------
@@ -291,13 +325,14 @@ class TSimCNE(BaseEstimator):
 
         self._check_not_running()
         check_start_options(snapshot_every, max_snapshots, snapshot_points, checkpoint_every,
-                            checkpoint_dir)
+                            checkpoint_dir, snapshot_dir)
         data = as_images(X, labels=labels)
         previous = None  # the stopped run this one continues, if any
         if restart or getattr(self, "_trainer", None) is None:
             self._initialize(data)
         else:
             self._check_fitted(data)
+            attach_distributed(self, self._trainer)
             previous = getattr(self, "run_", None)
             if self._trainer.done:
                 warnings.warn("The schedule is already complete; the run ends at once. "
@@ -309,7 +344,8 @@ class TSimCNE(BaseEstimator):
         self.run_ = start_run(hooks, data, estimator=self, snapshot_every=snapshot_every or 0,
                               max_snapshots=max_snapshots, snapshot_points=snapshot_points,
                               checkpoint_every=checkpoint_every,
-                              checkpoint_dir=checkpoint_dir, previous=previous)
+                              checkpoint_dir=checkpoint_dir, previous=previous,
+                              snapshot_dir=snapshot_dir)
         return self.run_
 
     def _set_embedding(self, embedding: np.ndarray) -> None:

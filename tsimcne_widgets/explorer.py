@@ -33,7 +33,7 @@ class Explorer(W.VBox):
 
     ``Explorer(images, labels=None, **tsimcne_params)`` or
     ``Explorer(estimator, images, labels=None)``; ``images`` may also be passed by
-    keyword.
+    keyword. :meth:`watch` shows a run that trains in another process instead.
 
     Parameters
     ----------
@@ -80,17 +80,79 @@ class Explorer(W.VBox):
         self.estimator = estimator
         self.images = as_images(images, labels=labels)
         self.start_kwargs = dict(start_kwargs or {})
-        self.run = None
-        self._lock = threading.Lock()
         fitted = getattr(estimator, "embedding_", None)
         xy = fitted if fitted is not None and len(fitted) == self.images.n_samples and (
             fitted.shape[1] == 2) else _pixel_pca(self.images.images)
+        self._build(xy, metadata, scatter_kwargs, starter=self.start)
+        live = getattr(estimator, "run_", None)
+        if live is not None and not live.done:
+            self._attach(live)  # re-display while training: follow the running run
+
+    @classmethod
+    def watch(cls, path, images, labels=None, metadata=None, poll_interval=0.5, *,
+              max_snapshots=200, control=True, scatter_kwargs=None) -> Explorer:
+        """An Explorer of a run that trains in another process (a script, torchrun,
+        Slurm), following its run directory.
+
+        The training side passes ``snapshot_dir=path`` to ``TSimCNE.start``. The scatter
+        animates as snapshots appear; selection, the gallery, the history slider and
+        export work as for a local run. Pause and Stop reach the training process
+        through the directory's ``control.json``; Start is disabled. Closing the
+        Explorer stops watching, never the training. See
+        :class:`~tsimcne_widgets.watch.WatchedRun`.
+
+        Parameters
+        ----------
+        path : str or Path
+            The run directory; it may not exist yet (the run has not started).
+        images : anything :func:`tsimcne_widgets.as_images` accepts
+            The training images, in the order the training process got them.
+        labels : array-like, optional
+        metadata : pandas.DataFrame, optional
+        poll_interval : float, default=0.5
+            Seconds between two looks at the directory.
+        max_snapshots : int, default=200
+            How many recent snapshots the history slider keeps.
+        control : bool, default=True
+            False: watch only, with Pause and Stop disabled.
+        scatter_kwargs : dict, optional
+            Passed to ``EmbeddingScatter``.
+
+        Returns
+        -------
+        Explorer
+            Its ``run`` is the :class:`~tsimcne_widgets.watch.WatchedRun`; ``estimator``
+            is None.
+
+        Raises
+        ------
+        ValueError
+            If the directory's ``meta.json`` counts another number of images. Without one
+            yet, snapshots that do not fit are skipped with a warning.
+        """
+        from .watch import WatchedRun
+
+        data = as_images(images, labels=labels)
+        run = WatchedRun(path, images=data, poll_interval=poll_interval,
+                         max_snapshots=max_snapshots, control=control)
+        self = cls.__new__(cls)
+        self.estimator = None
+        self.images = data
+        self.start_kwargs = {}
+        self._build(_pixel_pca(data.images), metadata, scatter_kwargs, starter=None)
+        self._attach(run)
+        run.start()  # after the widgets' callbacks: they see every snapshot
+        return self
+
+    def _build(self, xy, metadata, scatter_kwargs, starter) -> None:
+        self.run = None
+        self._lock = threading.Lock()
         self.scatter = EmbeddingScatter(
             xy, labels=self.images.labels, images=self.images, metadata=metadata,
             class_names=self.images.class_names, **(scatter_kwargs or {}))
         self.gallery = SelectionGallery(self.images).link(self.scatter)
-        self.monitor = TrainingMonitor(estimator=estimator, images=self.images,
-                                       labels=self.images.labels, starter=self.start)
+        self.monitor = TrainingMonitor(estimator=self.estimator, images=self.images,
+                                       labels=self.images.labels, starter=starter)
         self.history = W.IntSlider(0, 0, 0, description="snapshot",
                                    continuous_update=True, layout=W.Layout(width="420px"))
         self.follow = W.Checkbox(True, description="follow live", indent=False)
@@ -108,13 +170,13 @@ class Explorer(W.VBox):
             self.scatter.layout = W.Layout(flex="1 1 0", min_width="0")
         self.gallery.layout = W.Layout(flex="0 1 360px", min_width="200px")
         self.add_class("tsw-explorer")
-        live = getattr(estimator, "run_", None)
-        if live is not None and not live.done:
-            self._attach(live)  # re-display while training: follow the running run
 
     # -- training ---------------------------------------------------------------------
     def start(self, **kwargs):
         """Begin (or resume) training in the background; returns the ``TrainingRun``."""
+        if self.estimator is None:
+            raise RuntimeError("This Explorer watches a run in another process (watch()); "
+                               "it cannot start training.")
         run = self.estimator.start(self.images, labels=self.images.labels,
                                    **{**self.start_kwargs, **kwargs})
         self._attach(run)
@@ -156,15 +218,28 @@ class Explorer(W.VBox):
     # -- results ------------------------------------------------------------------------
     @property
     def embedding(self) -> np.ndarray | None:
-        """The final 2D embedding once training has finished, else None."""
+        """The final 2D embedding once training has finished, else None. For a watched
+        run: the last snapshot's positions once it has finished (all points only)."""
+        if self.estimator is None:
+            last = self.run.latest if self.run is not None else None
+            ok = last is not None and self.run.state == "finished" and last.indices is None
+            return np.array(last.xy) if ok and last.kind == "embedding" else None
         return getattr(self.estimator, "embedding_", None)
 
     def selected_dataframe(self):
         """Selected rows: index, x, y, label and the metadata columns."""
         return self.scatter.selected_dataframe()
 
+    def close(self):
+        # A watched run's thread only serves this Explorer: stop watching (not training).
+        run = getattr(self, "run", None)
+        if run is not None and getattr(self, "estimator", True) is None:
+            run.close()
+        super().close()
+
     def wait(self, timeout=None):
-        """Wait for the current run and return the estimator (see ``TrainingRun.wait``).
+        """Wait for the current run and return the estimator (see ``TrainingRun.wait``);
+        for a watched run, the :class:`~tsimcne_widgets.watch.WatchedRun`.
 
         The widgets stay live meanwhile: Pause, Stop and lasso selections take effect while
         the cell waits.

@@ -3,6 +3,10 @@
 Both take the embeddings of 2B views laid out as ``[a_1..a_B, b_1..b_B]``, where ``a_i`` and
 ``b_i`` are two views of the same image, and return the InfoNCE loss averaged over both
 directions of every positive pair. Everything is computed in log space in float32.
+
+With ``rows``, only the terms of those anchors (against all 2B views) are computed, summed
+and divided by 2B: the partial losses of disjoint ``rows`` add up to the full loss, which is
+how several processes share one global batch (:mod:`tsimcne_widgets.distributed`).
 """
 
 from __future__ import annotations
@@ -12,25 +16,34 @@ import torch
 __all__ = ["cauchy_infonce", "cosine_infonce", "get_loss"]
 
 
-def _infonce_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """InfoNCE from a (2B, 2B) matrix of log-similarities; the diagonal is ignored."""
-    n = logits.shape[0]
+def _infonce_from_logits(logits: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """InfoNCE from log-similarities of the anchors ``rows`` (all 2B if None) to all 2B
+    views, a (len(rows), 2B) matrix; each anchor's similarity to itself is ignored."""
+    n = logits.shape[1]
     b = n // 2
-    eye = torch.eye(n, dtype=torch.bool, device=logits.device)
-    logits = logits.masked_fill(eye, float("-inf"))
+    full = rows is None
+    if full:
+        rows = torch.arange(n, device=logits.device)
+        self_mask = torch.eye(n, dtype=torch.bool, device=logits.device)
+    else:
+        self_mask = torch.zeros(logits.shape, dtype=torch.bool, device=logits.device)
+        self_mask[torch.arange(len(rows), device=logits.device), rows] = True
+    logits = logits.masked_fill(self_mask, float("-inf"))
     # The partner of view i is view i + B (mod 2B).
-    pos_idx = (torch.arange(n, device=logits.device) + b) % n
-    pos = logits[torch.arange(n, device=logits.device), pos_idx]
-    return (torch.logsumexp(logits, dim=1) - pos).mean()
+    pos = logits[torch.arange(len(rows), device=logits.device), (rows + b) % n]
+    terms = torch.logsumexp(logits, dim=1) - pos
+    return terms.mean() if full else terms.sum() / n
 
 
-def cauchy_infonce(z: torch.Tensor) -> torch.Tensor:
+def cauchy_infonce(z: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
     """t-SimCNE loss: InfoNCE with the Cauchy kernel ``q = 1 / (1 + ||a - b||^2)``.
 
     Parameters
     ----------
     z : torch.Tensor of shape (2B, d)
         Embeddings of the two views, first all first views then all second views.
+    rows : torch.Tensor of int, optional
+        Compute only these anchors' terms, summed and divided by 2B.
 
     Returns
     -------
@@ -39,12 +52,14 @@ def cauchy_infonce(z: torch.Tensor) -> torch.Tensor:
     """
     z = z.float()
     sq = (z * z).sum(1)
+    a, sq_a = (z, sq) if rows is None else (z[rows], sq[rows])
     # ||a-b||^2 via the Gram matrix; clamp tiny negatives from cancellation.
-    d2 = (sq[:, None] + sq[None, :] - 2.0 * (z @ z.T)).clamp_min(0.0)
-    return _infonce_from_logits(-torch.log1p(d2))
+    d2 = (sq_a[:, None] + sq[None, :] - 2.0 * (a @ z.T)).clamp_min(0.0)
+    return _infonce_from_logits(-torch.log1p(d2), rows)
 
 
-def cosine_infonce(z: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+def cosine_infonce(z: torch.Tensor, temperature: float = 0.5,
+                   rows: torch.Tensor | None = None) -> torch.Tensor:
     """SimCLR's NT-Xent loss: InfoNCE on cosine similarity divided by ``temperature``.
 
     Parameters
@@ -53,6 +68,8 @@ def cosine_infonce(z: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
         Embeddings of the two views, first all first views then all second views.
     temperature : float, default=0.5
         Softmax temperature ``tau``.
+    rows : torch.Tensor of int, optional
+        Compute only these anchors' terms, summed and divided by 2B.
 
     Returns
     -------
@@ -61,13 +78,15 @@ def cosine_infonce(z: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
         ``s = cos / tau``.
     """
     z = torch.nn.functional.normalize(z.float(), dim=1)
-    return _infonce_from_logits((z @ z.T) / temperature)
+    a = z if rows is None else z[rows]
+    return _infonce_from_logits((a @ z.T) / temperature, rows)
 
 
 def get_loss(metric: str, temperature: float = 0.5):
-    """Return the loss function for ``metric`` ('euclidean' or 'cosine')."""
+    """Return the loss function ``loss(z, rows=None)`` for ``metric`` ('euclidean' or
+    'cosine')."""
     if metric == "euclidean":
         return cauchy_infonce
     if metric == "cosine":
-        return lambda z: cosine_infonce(z, temperature)
+        return lambda z, rows=None: cosine_infonce(z, temperature, rows)
     raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}.")

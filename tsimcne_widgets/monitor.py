@@ -57,6 +57,13 @@ def _details_html(p, state: str) -> str:
     return f"<span class='tsw-progress'>{' · '.join(parts)}</span>"
 
 
+def _history(run) -> list:
+    """The per-epoch records of ``run``: a watched run's ``history``, else its estimator's
+    ``history_``."""
+    history = getattr(run, "history", None)
+    return history if history is not None else run.estimator.history_
+
+
 def _f32(values) -> bytes:
     return np.asarray(values, dtype=np.float32).tobytes()
 
@@ -140,6 +147,7 @@ class TrainingMonitor(W.VBox):
         self.knn_history: list[tuple[float, float]] = []
         self._curve_lock = threading.Lock()
         self._epochs: list[tuple[float, float, float]] = []
+        self._n_history = 0  # records of the run's history in _epochs
         self._poller: threading.Thread | None = None
         self._closed = threading.Event()
 
@@ -211,17 +219,11 @@ class TrainingMonitor(W.VBox):
             self.labels = run.labels
         if self.images is None:
             self.images = run.data
-        bounds, acc = [], 0
-        for st in run.schedule[:-1]:
-            acc += st.epochs * run.steps_per_epoch
-            bounds.append(float(acc))
+        history = _history(run)
         with self._curve_lock:
-            self._epochs = [
-                (self._global_step(h), h["loss"], h["lr"]) for h in run.estimator.history_
-            ]
-        with self.curves.hold_sync():
-            self.curves.total_steps = max(1, run.progress.total_steps)
-            self.curves.stage_bounds = bounds
+            self._epochs = [(self._global_step(h), h["loss"], h["lr"]) for h in history]
+            self._n_history = len(history)
+        self._set_axes(run)
         run.on("epoch_end", self._on_epoch)
         if run.labels is not None:
             run.on("snapshot", self._on_snapshot)
@@ -232,16 +234,30 @@ class TrainingMonitor(W.VBox):
                                         name="tsimcne-monitor")
         self._poller.start()
 
+    def _set_axes(self, run) -> None:
+        bounds, acc = [], 0
+        for st in run.schedule[:-1]:
+            acc += st.epochs * run.steps_per_epoch
+            bounds.append(float(acc))
+        with self.curves.hold_sync():
+            self.curves.total_steps = max(1, run.progress.total_steps)
+            self.curves.stage_bounds = bounds
+
     def _global_step(self, h) -> float:
         run = self.run
         before = sum(s.epochs for s in run.schedule[: h["stage"] - 1])
         return float((before + h["epoch"]) * run.steps_per_epoch)
 
     def _on_epoch(self, progress) -> None:
-        h = self.run.estimator.history_[-1] if self.run.estimator.history_ else None
-        if h is not None:
-            with self._curve_lock:
+        # Every record not yet shown: events can arrive after several epochs (a watched
+        # run catching up), and a watched run's history restarts with a fresh run.
+        history = _history(self.run)
+        with self._curve_lock:
+            if len(history) < self._n_history:
+                self._epochs, self._n_history = [], 0
+            for h in history[self._n_history:]:
                 self._epochs.append((self._global_step(h), h["loss"], h["lr"]))
+            self._n_history = len(history)
 
     def _on_snapshot(self, snap) -> None:
         from .metrics import knn_accuracy
@@ -269,6 +285,8 @@ class TrainingMonitor(W.VBox):
         if run is None:
             return
         p = run.progress
+        if self.curves.total_steps <= 1 < p.total_steps:
+            self._set_axes(run)  # a watched run's schedule, unknown when attached
         with self._curve_lock:
             ep = np.asarray(self._epochs, dtype=np.float32).reshape(-1, 3)
             kn = np.asarray(self.knn_history, dtype=np.float32).reshape(-1, 2)
@@ -292,10 +310,17 @@ class TrainingMonitor(W.VBox):
         self.start_button.disabled = active or not can_start
         self.start_button.description = {"stopped": "Resume training", "finished": "Restart",
                                          "failed": "Restart"}.get(state, "Start")
-        self.pause_button.disabled = state not in ("running", "paused")
+        # A watched run (another process) obeys Pause and Stop only if it reads control.json.
+        controllable = getattr(self.run, "controllable", True)
+        self.pause_button.disabled = state not in ("running", "paused") or not controllable
         self.pause_button.description = "Resume" if state == "paused" else "Pause"
         self.pause_button.icon = "play" if state == "paused" else "pause"
-        self.stop_button.disabled = state not in ("running", "paused")
+        self.stop_button.disabled = state not in ("running", "paused") or not controllable
+        if hasattr(self.run, "controllable"):
+            tip = ("Sent to the training process through control.json" if controllable else
+                   "This run does not read control.json (or control=False): watch only")
+            self.pause_button.tooltip = self.stop_button.tooltip = tip
+            self.start_button.tooltip = "The run trains in another process"
         if state == "failed" and self.run is not None and self.run.exception is not None:
             exc = self.run.exception
             self.error.value = (f"<div class='tsw-error' style='color:#c62828'><b>"

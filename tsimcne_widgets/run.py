@@ -11,8 +11,10 @@ from __future__ import annotations
 import atexit
 import math
 import numbers
+import os
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ import torch
 
 from ._openmp import release_caller_workers
 from ._runbase import RunBase
+from .run_dir import RunDirWriter
 from .snapshots import Snapshot, StablePCA
 from .trainer import NonFiniteLossError, StepInfo, Trainer
 
@@ -161,14 +164,18 @@ class TrainingRun(RunBase):
         Exceptions raised by event callbacks (they are also warned about).
     labels : ndarray or None
         Labels given to ``start``, for live views.
+    snapshot_dir : Path or None
+        The run directory written for watchers (see :mod:`tsimcne_widgets.run_dir`).
     """
 
     EVENTS = EVENTS
 
     def __init__(self, hooks: RunHooks, data, *, estimator=None, snapshot_every=0.5,
                  max_snapshots=200, snapshot_points=None, checkpoint_every=None,
-                 checkpoint_dir=None, previous=None):
+                 checkpoint_dir=None, previous=None, snapshot_dir=None):
         super().__init__(max_snapshots=max_snapshots, worker_name="tsimcne-train")
+        self.snapshot_dir = None if snapshot_dir is None else Path(snapshot_dir)
+        self._run_dir: RunDirWriter | None = None  # opened by the training thread
         self.estimator = estimator
         self.data = data
         self.labels = data.labels
@@ -325,9 +332,10 @@ class TrainingRun(RunBase):
             self._pca.reset()
         else:
             kind, xy = "preview", self._pca(Z)
-        self._add_snapshot(Snapshot(np.ascontiguousarray(xy, dtype=np.float32), stage_idx + 1,
-                                    epoch, self._hooks.trainer.steps_done, float(loss), kind,
-                                    self._indices))
+        snap = Snapshot(np.ascontiguousarray(xy, dtype=np.float32), stage_idx + 1, epoch,
+                        self._hooks.trainer.steps_done, float(loss), kind, self._indices)
+        self._add_snapshot(snap)
+        self._to_run_dir("write_snapshot", snap)
 
     def _train_images(self) -> torch.Tensor:
         """The trainer's copy of the images, already on the training device (a GPU run
@@ -339,6 +347,77 @@ class TrainingRun(RunBase):
         if self.checkpoint_dir is not None:
             self._hooks.save(self.checkpoint_dir / "checkpoint.pt")
 
+    # -- the run directory of snapshot_dir (see run_dir.py) ------------------------------
+    def _open_run_dir(self) -> None:
+        tr = self._hooks.trainer
+        try:
+            # A run with steps done continues from a checkpoint: it appends to the index.
+            self._run_dir = RunDirWriter(self.snapshot_dir, resume=tr.steps_done > 0,
+                                         step=tr.steps_done)
+        except Exception as exc:  # noqa: BLE001 - reported; training goes on
+            self._run_dir_failed(exc)
+            return
+        self._to_run_dir(
+            "write_meta", n_samples=self.data.n_samples, schedule=tr.schedule,
+            steps_per_epoch=tr.steps_per_epoch, batch_size=tr.batch_size,
+            precision=self._hooks.precision,
+            n_points=None if self._indices is None else len(self._indices),
+            image_shape=list(self.data.image_shape), n_channels=self.data.n_channels)
+
+    def _to_run_dir(self, method: str, *args, **kwargs):
+        """Call the run directory writer's ``method``. An error stops the writing (it is
+        warned about and kept in ``errors``), never the training."""
+        writer = self._run_dir
+        if writer is None:
+            return None
+        try:
+            return getattr(writer, method)(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - reported; training goes on
+            self._run_dir = None
+            try:
+                writer.close()
+            except OSError:
+                pass
+            self._run_dir_failed(exc)
+            return None
+
+    def _run_dir_failed(self, exc: Exception) -> None:
+        self.errors.append(exc)
+        warnings.warn(f"snapshot_dir {str(self.snapshot_dir)!r}: writing stopped after "
+                      f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
+
+    def _poll_control(self) -> None:
+        """Obey a new command of a watcher in the run directory's ``control.json``."""
+        command = self._to_run_dir("poll_control")
+        if command == "pause":
+            self.pause()
+        elif command == "resume":
+            self.resume()
+        elif command == "stop":
+            self.stop()
+
+    # -- pause and stop, shared by all processes of a distributed run --------------------
+    def _anywhere(self, flag: bool) -> bool:
+        """``flag`` here, or on any process of a distributed run: all processes pause and
+        stop together (one that stopped alone would leave the others waiting in the next
+        collective). Rank 0 alone reads control.json."""
+        tr = self._hooks.trainer
+        return flag if tr.dist is None else tr.dist.any(flag, tr.device)
+
+    def _wait_resumed(self) -> None:
+        """Block while paused. A paused run still reads control.json, for 'resume' and
+        'stop'; the processes of a distributed run wait until none is paused."""
+        tr = self._hooks.trainer
+        if tr.dist is None:
+            while not self._resume.wait(None if self._run_dir is None else 0.5):
+                self._poll_control()
+            return
+        while True:
+            self._resume.wait(0.5)
+            self._poll_control()
+            if not self._anywhere(not self._resume.is_set() and not self._stop.is_set()):
+                return
+
     def _work(self) -> None:
         hooks = self._hooks
         tr = hooks.trainer
@@ -349,20 +428,27 @@ class TrainingRun(RunBase):
         epoch_losses: list[float] = []
         outcome = "finished"
         try:
+            if self.snapshot_dir is not None:
+                self._open_run_dir()
             self._update_progress(None, t_start, rate)
+            self._to_run_dir("write_progress", self.progress, force=True)
             # The starting picture: the initial state, or where a resumed run stands.
             self._snapshot(min(tr.stage, len(tr.schedule) - 1), tr.epoch, float("nan"))
             while not tr.done:
-                if not self._resume.is_set():
+                self._poll_control()
+                if self._anywhere(not self._resume.is_set()):
                     tr.pause_clock()  # paused time does not use up a time budget
                     self._set_state("paused")
+                    self._to_run_dir("write_progress", self.progress, force=True)
                     paused_at = time.perf_counter()
-                    self._resume.wait()
+                    self._wait_resumed()
                     t_start += time.perf_counter() - paused_at
                     with self._lock:
                         if self._state == "paused":
                             self._set_state_locked("running")
-                if self._stop.is_set():
+                    self._to_run_dir("write_progress", self.progress, force=True)
+                if self._anywhere(self._stop.is_set()):
+                    self._stop.set()
                     outcome = "stopped"
                     break
                 t0 = time.perf_counter()
@@ -373,8 +459,13 @@ class TrainingRun(RunBase):
                 hooks.on_step(info)
                 epoch_losses.append(info.loss)
                 self._update_progress(info, t_start, rate)
+                self._to_run_dir("write_progress", self.progress)  # at most about 1/s
                 if info.epoch_end:
                     self._emit("epoch_end", self.progress)
+                    self._to_run_dir("write_epoch", {
+                        "stage": info.stage + 1, "stage_name": tr.schedule[info.stage].name,
+                        "epoch": info.epoch + 1, "loss": info.epoch_loss, "lr": info.lr,
+                        "seconds": info.epoch_seconds, "step": tr.steps_done})
                     mean_loss = float(np.mean(epoch_losses))
                     epoch_losses = []
                     if self.checkpoint_every and (info.epoch + 1) % self.checkpoint_every == 0:
@@ -412,13 +503,22 @@ class TrainingRun(RunBase):
                     self.errors.append(ckpt_exc)
             self._set_state(outcome)
             self._update_progress(None, t_start, rate)
+            self._to_run_dir("write_progress", self.progress, force=True)
+            self._to_run_dir("write_end", outcome, self._exc)
             self._finish(outcome)
             _LIVE_RUNS.discard(self)
 
 
 def check_start_options(snapshot_every, max_snapshots, snapshot_points, checkpoint_every,
-                        checkpoint_dir) -> None:
+                        checkpoint_dir, snapshot_dir=None) -> None:
     """Validate the run options of :meth:`TSimCNE.start`, before any work."""
+    if snapshot_dir is not None:
+        if not isinstance(snapshot_dir, (str, os.PathLike)):
+            raise TypeError(f"snapshot_dir must be None, a str or a Path, got "
+                            f"{type(snapshot_dir).__name__}.")
+        if Path(snapshot_dir).exists() and not Path(snapshot_dir).is_dir():
+            raise ValueError(f"snapshot_dir must be a directory, but {str(snapshot_dir)!r} "
+                             "is a file.")
     if not (snapshot_every in (None, "epoch") or (
             isinstance(snapshot_every, numbers.Real) and snapshot_every >= 0)):
         raise ValueError(

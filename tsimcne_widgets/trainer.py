@@ -3,6 +3,8 @@
 ``Trainer`` owns the model, the optimiser, the random generator and the position in
 the schedule. ``step()`` runs exactly one batch, so the estimator's ``fit`` and the
 background run can both drive it and stop, pause or checkpoint between any two steps.
+With a :class:`~tsimcne_widgets.distributed.DistContext` it runs its share of each global
+batch in one of several processes (see :mod:`tsimcne_widgets.distributed`).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class Trainer:
     def __init__(self, model, schedule: list[Stage], batch_size: int, augmentations: Augmentations,
                  loss_fn, generator: torch.Generator, device: torch.device, amp: bool,
                  momentum: float = 0.9, weight_decay: float = 5e-4, clip_value: float = 4.0,
-                 budget: TimeBudget | None = None):
+                 budget: TimeBudget | None = None, dist=None, seed: int = 0):
         self.model = model
         self.schedule = schedule
         self.batch_size = batch_size
@@ -79,8 +81,19 @@ class Trainer:
         self.last_finite_loss = float("nan")
         self._epoch_loss_sum = 0.0
         self._epoch_seconds = 0.0
+        # Several processes: `generator` (perm, new layers) stays the same on all ranks,
+        # each augments with its own stream, seeded from `seed` by position.
+        self.seed = seed
+        self.set_dist(dist)
         # Sets the CPU thread count of every step (threads.py); None leaves it alone.
         self.thread_control = None
+
+    def set_dist(self, dist) -> None:
+        """Train as one rank of ``dist`` (a :class:`DistContext`), or alone with None."""
+        self.dist = dist
+        self._ddp = None
+        self._ddp_stage = -1
+        self._aug_generator = None
 
     # -- data ---------------------------------------------------------------------------
     def set_images(self, images: torch.Tensor) -> None:
@@ -133,6 +146,9 @@ class Trainer:
         epochs = budget.plan(self.steps_per_epoch, self.stage, self.epoch + 1,
                              self.epoch * self.steps_per_epoch + self.step_in_epoch,
                              [s.epochs for s in self.schedule])
+        if self.dist is not None:  # step times differ per rank: all follow rank 0's plan
+            epochs = self.dist.broadcast_plan(epochs, len(self.schedule), self.device)
+            budget.planned = epochs is not None
         if epochs is not None:
             self.set_epochs(epochs)
 
@@ -196,11 +212,16 @@ class Trainer:
         n, b = self.images.shape[0], self.batch_size
         if self.step_in_epoch == 0 or self.perm is None:
             self.perm = torch.randperm(n, generator=self.generator, device=self.device)
+            if self.dist is not None:  # the ranks must split the very same batches
+                self.dist.broadcast(self.perm)
             self._epoch_loss_sum = 0.0
             self._epoch_seconds = 0.0
         idx = self.perm[self.step_in_epoch * b:(self.step_in_epoch + 1) * b]
+        if self.dist is not None:
+            idx = self.dist.shard(idx)
         batch = self.images[idx]
-        views = augment(torch.cat([batch, batch]), self.augmentations, self.generator)
+        views = augment(torch.cat([batch, batch]), self.augmentations,
+                        self._augment_generator())
         views = views.contiguous(memory_format=torch.channels_last)
 
         lr = lr_at(st, self.epoch * self.steps_per_epoch + self.step_in_epoch,
@@ -212,9 +233,12 @@ class Trainer:
         # so that a non-finite loss leaves the last good state fully intact.
         buffers = [b.detach().clone() for b in self.model.buffers()]
         with autocast(self.device, self.amp):
-            z = self.model(views)
-        loss = self.loss_fn(z)
-        loss_value = float(loss.detach())
+            z = self._train_model()(views)
+        if self.dist is None:
+            loss = self.loss_fn(z)
+            loss_value = float(loss.detach())
+        else:  # this rank's share, against the global batch; the value is the global loss
+            loss, loss_value = self.dist.contrastive_loss(self.loss_fn, z)
         if not math.isfinite(loss_value):
             with torch.no_grad():
                 for b, saved in zip(self.model.buffers(), buffers, strict=True):
@@ -246,6 +270,10 @@ class Trainer:
         stage_end = False
         epoch_loss = epoch_seconds = None
         if epoch_end:
+            if self.dist is not None:
+                # Each rank's last forward pass updated its BatchNorm statistics with its
+                # own views; all keep rank 0's, so that the ranks' models are identical.
+                self.dist.sync_buffers(self.model)
             epoch_loss = self._epoch_loss_sum / self.steps_per_epoch
             epoch_seconds = self._epoch_seconds
             self.step_in_epoch = 0
@@ -257,6 +285,27 @@ class Trainer:
                 self.stage += 1
         return StepInfo(info_stage, info_epoch, info_step, self.steps_per_epoch, loss_value,
                         lr, epoch_end, stage_end, epoch_loss, epoch_seconds)
+
+    def _augment_generator(self) -> torch.Generator:
+        if self.dist is None:
+            return self.generator
+        if self._aug_generator is None:
+            self._aug_generator = torch.Generator(device=self.device)
+        # Seeded by position, so a resumed run (any number of ranks) needs no saved state.
+        self._aug_generator.manual_seed(
+            self.dist.augment_seed(self.seed, self.stage, self.epoch, self.step_in_epoch))
+        return self._aug_generator
+
+    def _train_model(self):
+        """The module of the training forward pass: in DDP with several processes, wrapped
+        anew when a stage has changed the trainable parameters."""
+        if self.dist is None:
+            return self.model
+        if self._ddp_stage != self.configured_stage:
+            self._ddp = None  # the old wrapper's gradient hooks go with it
+            self._ddp = self.dist.wrap(self.model)
+            self._ddp_stage = self.configured_stage
+        return self._ddp
 
     # -- state for checkpoints ----------------------------------------------------------
     def state_dict(self) -> dict:
@@ -295,11 +344,12 @@ class Trainer:
 
 
 def progress_bar(trainer: Trainer):
-    """A tqdm bar over the trainer's steps, for ``fit``."""
+    """A tqdm bar over the trainer's steps, for ``fit``; silent on ranks other than 0."""
     from tqdm.auto import tqdm
 
+    quiet = trainer.dist is not None and not trainer.dist.is_main
     return tqdm(total=trainer.total_steps, initial=trainer.steps_done, unit="step",
-                dynamic_ncols=True)
+                dynamic_ncols=True, disable=quiet)
 
 
 def update_bar(bar, info: StepInfo, schedule, total_steps: int, precision: str,

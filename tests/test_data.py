@@ -342,15 +342,24 @@ def test_mixed_sizes_without_resize():
         as_images(_TensorDataset([torch.zeros(1, H, W), torch.zeros(1, W, H)]))
 
 
-@pytest.mark.parametrize("X", ["images", {"a": 1}, 3.0, None])
+@pytest.mark.parametrize("X", [b"images", {"a": 1}, 3.0, None])
 def test_unsupported_type(X):
     with pytest.raises(TypeError, match=r"X must be a numpy array, torch tensor, .*got"):
         as_images(X)
 
 
+def test_str_is_a_folder(tmp_path):
+    # A str (or path) is a folder of images now; one that does not exist is named.
+    with pytest.raises(FileNotFoundError, match=r"X='.*images' is not an existing folder"):
+        as_images(str(tmp_path / "images"))
+    (tmp_path / "a.png").write_bytes(b"")
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        as_images(tmp_path / "a.png")
+
+
 def test_unsupported_item_type():
-    with pytest.raises(TypeError, match=r"X\[0\] must be a PIL image, .*got str"):
-        as_images(["a.png", "b.png"])
+    with pytest.raises(TypeError, match=r"X\[0\] must be a PIL image, .*got int"):
+        as_images([1, 2])
 
 
 def test_custom_name_in_messages():

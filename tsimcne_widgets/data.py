@@ -6,36 +6,37 @@ so all input checking and conversion lives here.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from PIL import Image
 
-from .labels import MAX_FLOAT_CLASSES, encode_labels
+from .ingest import (
+    Ingested,
+    _channels_last,
+    _describe,
+    _resize,
+    _to_numpy,
+    _to_uint8,
+    check_options,
+    read_folder,
+    read_items,
+    skip_warning,
+)
+from .labels import MAX_FLOAT_CLASSES, Labels, encode_labels
 
 __all__ = ["ImageData", "as_images", "check_batch_size", "load_digits", "load_torchvision"]
 
-_CHANNELS = (1, 3, 4)
-# PIL modes kept as one grey channel; every other mode is converted to RGB.
-_GRAY_MODES = frozenset({"1", "L", "LA"})
-# Images resized per chunk so the float copy of a large data set never lives in memory at once.
-_RESIZE_CHUNK = 1024
 _SHAPE_HINT = (
     "(n_samples, height, width), (n_samples, height, width, channels) "
     "or (n_samples, channels, height, width)"
-)
-_ITEM_SHAPE_HINT = "(height, width), (height, width, channels) or (channels, height, width)"
-_DTYPE_HINT = (
-    "expected uint8, bool, another integer type with values in [0, 255], "
-    "or float with values in [0, 1]"
 )
 
 
@@ -52,11 +53,15 @@ class ImageData:
         int64 class codes in ``[0, n_classes)``, shape ``(n_samples,)``.
     class_names : tuple of str or None
         ``class_names[k]`` is the name of code ``k``.
+    skipped : tuple of str, default=()
+        Items of the input that could not be read and are left out of `images`: file paths,
+        or ``"index i"`` for items without a path (see :func:`as_images`).
     """
 
     images: torch.Tensor
     labels: np.ndarray | None = None
     class_names: tuple[str, ...] | None = None
+    skipped: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         images = self.images
@@ -89,6 +94,10 @@ class ImageData:
                     f"labels must be codes in [0, {len(self.class_names)}), got values in "
                     f"[{labels.min()}, {labels.max()}]."
                 )
+        if not isinstance(self.skipped, tuple) or not all(
+            isinstance(s, str) for s in self.skipped
+        ):
+            raise TypeError(f"skipped must be a tuple of str, got {_describe(self.skipped)}.")
 
     @property
     def n_samples(self) -> int:
@@ -112,7 +121,8 @@ class ImageData:
         n_classes = None if self.class_names is None else len(self.class_names)
         return (
             f"ImageData(n_samples={self.n_samples}, n_channels={self.n_channels}, "
-            f"image_shape={self.image_shape}, n_classes={n_classes})"
+            f"image_shape={self.image_shape}, n_classes={n_classes}"
+            + (f", skipped={len(self.skipped)})" if self.skipped else ")")
         )
 
 
@@ -123,12 +133,16 @@ def as_images(
     class_names: Sequence[str] | None = None,
     resize: int | tuple[int, int] | None = None,
     name: str = "X",
+    num_workers: int | None = None,
+    progress: bool | str = "auto",
+    cache: str | os.PathLike | None = None,
+    strict: bool = False,
 ) -> ImageData:
     """Validate images in any supported form and convert them to :class:`ImageData`.
 
     Parameters
     ----------
-    X : ImageData, array-like, sequence of images or torch Dataset
+    X : ImageData, array-like, folder, sequence of images or file paths, or torch Dataset
         Accepted forms:
 
         - :class:`ImageData`: returned as is, unless `labels`, `class_names` or `resize`
@@ -138,16 +152,29 @@ def as_images(
           channel axis is axis 1 if only it holds 1, 3 or 4 entries, axis 3 if only it does.
           If both do (images at most 4 pixels wide), axis 1 is chosen, unless axis 1 has 4
           entries and axis 3 has 1 or 3.
-        - list or tuple of PIL images, numpy arrays or tensors; each array is
-          ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)`` with the same rule. PIL images in mode
-          ``"1"``, ``"L"`` or ``"LA"`` give one channel, all others are converted to RGB.
-          If some images are grey and some colour, the grey ones are repeated to RGB.
+        - a folder (str or :class:`os.PathLike`). If it has sub-folders holding images,
+          like torchvision's ``ImageFolder``, each such sub-folder is a class: the labels are
+          the sub-folder names, the class names are sorted, and the image files are found
+          recursively (image files directly in the folder are then ignored, with a warning).
+          Otherwise the image files directly in the folder are read, without labels. Image
+          files end in one of :data:`tsimcne_widgets.ingest.IMAGE_EXTENSIONS` (any case);
+          other files and hidden files and folders (names starting with ".") are ignored.
+          Files are read in ``ImageFolder``'s order.
+        - list or tuple of file paths (str or :class:`os.PathLike`), PIL images, numpy arrays
+          or tensors; each array is ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)`` with the same
+          rule. PIL images (and files) in mode ``"1"``, ``"L"`` or ``"LA"`` give one channel,
+          all others are converted to RGB. If some images are grey and some colour, the grey
+          ones are repeated to RGB.
         - any map-style dataset (``__getitem__`` and ``__len__``, e.g. torchvision data sets
           or ``ImageFolder``) whose items are an image or an ``(image, label, ...)`` tuple.
           Its labels are used when `labels` is None, and its ``classes`` as class names.
 
         Values must be uint8, bool (True becomes 255), integers in [0, 255] or floats in
         [0, 1], which are scaled by 255 and rounded to the nearest integer.
+
+        Folders, lists and data sets are read item by item: each image is decoded, resized
+        and written into one preallocated array as it is read, so memory stays near the size
+        of the result (without `resize`, that is the full-size images).
     labels : array-like of shape (N,), optional
         Class labels: ints, strings, bools, whole-number floats, or a pandas
         Categorical/Series, by the rule of :mod:`tsimcne_widgets.labels` that the plots
@@ -156,55 +183,123 @@ def as_images(
         themselves; string labels with `class_names` are looked up in it; a categorical
         keeps its categories. Otherwise the codes index the sorted unique labels, whose
         string forms become the class names (labels 3, 5, 7 give codes 0, 1, 2 named
-        "3", "5", "7").
+        "3", "5", "7"). One per input item: the labels of skipped items are dropped with
+        them.
     class_names : sequence of str, optional
         Name of each class code; see `labels`.
     resize : int or (int, int), optional
         Resize every image to ``(height, width)`` (an int gives a square) with antialiased
-        bilinear interpolation. Required when a sequence or dataset has images of
-        different sizes.
+        bilinear interpolation. Required when a folder, sequence or dataset has images of
+        different sizes. JPEG files are then decoded at 1/2, 1/4 or 1/8 scale by libjpeg
+        when that still leaves at least twice the target size, which is much faster.
     name : str, default="X"
         Name of the argument in error messages.
+    num_workers : int or None, default=None
+        Workers that read a folder, list or dataset in parallel: forked processes on Linux
+        (the items need not be picklable), threads elsewhere. Each decodes and resizes its
+        items and hands back small uint8 arrays; the images keep the input order. 0 reads
+        in this process. None uses one per core this process may run on
+        (``os.sched_getaffinity``) for a folder, a list of file paths or a dataset of at
+        least 256 items, and reads in this process otherwise (a list of images already in
+        memory, or few items). If the workers fail (e.g. one is killed), the rest is read
+        in this process, with a :class:`RuntimeWarning`; dataset items that fail in a
+        worker are tried again in this process before they count as unreadable. Ignored
+        for arrays and tensors.
+    progress : bool or 'auto', default='auto'
+        Show a tqdm progress bar (a widget in Jupyter) while reading a folder, list or
+        dataset. 'auto' shows one for more than 1000 items (and never when loading from
+        `cache`).
+    cache : str or os.PathLike, optional
+        Folder (created if missing) in which to keep the images read from a folder or a
+        list of file paths, so that reading them again is instant: a uint8 ``.npy`` array,
+        loaded memory-mapped (copy-on-write, so the tensor is writable and nothing is
+        written back), the labels (``.npy``) and a JSON file with the class names, the file
+        list and a checksum; nothing is pickled. An entry is keyed by the list of files and
+        their sizes and modification times, `resize` and the Pillow version: adding,
+        removing or changing a file reads the folder again and replaces the entry. Entries
+        are written atomically, the JSON last; a damaged entry is detected (checksum), read
+        again with a :class:`RuntimeWarning` and replaced. A failure to write the cache only
+        warns. Other inputs raise a ValueError when `cache` is given.
+    strict : bool, default=False
+        By default, items that cannot be read (corrupt, truncated or missing files, or a
+        dataset item that raises) are skipped with one :class:`UserWarning` naming the
+        first 10 and counting the others, and listed in :attr:`ImageData.skipped`. True
+        raises a ValueError naming the first such item instead.
 
     Returns
     -------
     ImageData
         The images as a contiguous uint8 ``(N, C, H, W)`` CPU tensor (it may share memory
-        with `X`), with the encoded labels.
+        with `X`, or map the cache file), with the encoded labels and the skipped items.
 
     Raises
     ------
     TypeError
         If `X`, its dtype or `labels` are of an unsupported type, or `labels` are
-        continuous.
+        continuous, or `num_workers`, `progress`, `cache` or `strict` are of the wrong type.
     ValueError
-        If shapes, values, sizes or label lengths are invalid.
+        If shapes, values, sizes or label lengths are invalid; if fewer than 2 images can be
+        read; with `strict`, if an item cannot be read; if `cache` is given for an input
+        that is not a folder or a list of file paths.
+    FileNotFoundError
+        If `X` is a str or path that is not an existing folder.
     """
     size = _check_resize(resize)
-    item_labels = None
+    num_workers, progress, cache, strict = check_options(num_workers, progress, cache, strict)
+    reading = {"name": name, "size": size, "num_workers": num_workers, "progress": progress,
+               "strict": strict, "cache": cache}
+    read: Ingested | None = None
+    skipped: tuple[str, ...] = ()
     if isinstance(X, ImageData):
+        _no_cache(cache, X)
         if labels is None and class_names is None and size in (None, X.image_shape):
             return X
-        images = X.images
+        images, skipped = X.images, X.skipped
         if labels is None and class_names is None:
             labels, class_names = X.labels, X.class_names
         elif labels is None:
             labels = X.labels
+    elif isinstance(X, str | os.PathLike):
+        read, n_ignored = read_folder(
+            X, on_scan=lambda n_files: _check_label_count(labels, n_files), **reading
+        )
+        if n_ignored:
+            warnings.warn(
+                f"{n_ignored} image files directly in {name}={os.fspath(X)!r} are ignored: "
+                "it has class sub-folders, and only their images are read.",
+                UserWarning,
+                stacklevel=2,
+            )
     elif isinstance(X, torch.Tensor | np.ndarray) and not _is_object_array(X):
+        _no_cache(cache, X)
         images = torch.from_numpy(_array_to_nchw(_to_numpy(X), name))
     elif isinstance(X, list | tuple) or _is_object_array(X):
-        images = _stack_items(len(X), X.__getitem__, name, size, allow_labels=False)[0]
+        _check_label_count(labels, len(X))  # before a long read
+        read = read_items(X, allow_labels=False, **reading)
     elif _is_dataset(X):
-        images, item_labels = _stack_items(len(X), X.__getitem__, name, size, allow_labels=True)
-        if labels is None and item_labels is not None:
-            labels = item_labels
-            if class_names is None and getattr(X, "classes", None) is not None:
-                class_names = [str(c) for c in X.classes]
+        _check_label_count(labels, len(X))
+        read = read_items(X, allow_labels=True, **reading)
     else:
         raise TypeError(
-            f"{name} must be a numpy array, torch tensor, list of PIL images or arrays, "
-            f"torch Dataset or ImageData, got {_describe(X)}."
+            f"{name} must be a numpy array, torch tensor, folder, list of file paths, PIL "
+            f"images or arrays, torch Dataset or ImageData, got {_describe(X)}."
         )
+
+    if read is not None:
+        images, skipped = read.images, read.skipped
+        if skipped:
+            warnings.warn(skip_warning(name, skipped, read.reasons, read.n_items), UserWarning,
+                          stacklevel=2)
+        if labels is not None:
+            if skipped:
+                labels = _take_labels(labels, read.kept, read.n_items)
+        elif read.labels is not None:
+            labels = read.labels
+            if class_names is None:
+                if read.class_names is not None:
+                    class_names = read.class_names
+                elif getattr(X, "classes", None) is not None:
+                    class_names = [str(c) for c in X.classes]
 
     n = int(images.shape[0])
     if n < 2:
@@ -214,7 +309,44 @@ def as_images(
     if size is not None and tuple(images.shape[2:]) != size:
         images = _resize(images, size)
     codes, names = _encode_labels(labels, n, class_names)
-    return ImageData(images.contiguous(), codes, names)
+    return ImageData(images.contiguous(), codes, names, skipped)
+
+
+def _no_cache(cache: str | None, X: Any) -> None:
+    if cache is not None:
+        raise ValueError(
+            "cache= needs a folder or a list of file paths (whose modification times key "
+            f"the cache), got {_describe(X)}; pass cache=None."
+        )
+
+
+def _check_label_count(labels: Any, n_items: int) -> None:
+    """One label per input item (checked again, fully, by :func:`_encode_labels`)."""
+    if labels is None or (isinstance(labels, Labels) and labels.kind == "none"):
+        return
+    n_labels = len(labels) if hasattr(labels, "__len__") else None
+    if n_labels != n_items:
+        shape = np.shape(labels) if n_labels is None else (n_labels,)
+        raise ValueError(
+            f"labels must have shape ({n_items},) to match the {n_items} images, got "
+            f"shape {shape}."
+        )
+
+
+def _take_labels(labels: Any, kept: np.ndarray, n_items: int) -> Any:
+    """The labels of the read items, given one label per input item."""
+    _check_label_count(labels, n_items)
+    if isinstance(labels, Labels):
+        return labels if labels.values is None else dataclasses.replace(
+            labels, values=labels.values[kept])
+    if isinstance(labels, pd.Series):
+        return labels.iloc[kept]
+    if isinstance(labels, pd.Categorical | np.ndarray):
+        return labels[kept]
+    if isinstance(labels, torch.Tensor):
+        return labels[torch.from_numpy(kept)]
+    labels = list(labels)
+    return [labels[i] for i in kept]
 
 
 def check_batch_size(batch_size: Any, n_samples: int, *, name: str = "batch_size") -> int:
@@ -340,16 +472,6 @@ def load_torchvision(
 # --- images -------------------------------------------------------------------------------------
 
 
-def _describe(obj: Any) -> str:
-    """Short description of an object for error messages."""
-    if isinstance(obj, np.ndarray | torch.Tensor):
-        return f"{type(obj).__name__} of dtype {obj.dtype} and shape {tuple(obj.shape)}"
-    if isinstance(obj, str | numbers.Number):
-        text = repr(obj) if isinstance(obj, str) else str(obj)
-        return f"{type(obj).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
-    return type(obj).__name__
-
-
 def _is_object_array(X: Any) -> bool:
     # np.asarray of differently sized images gives a 1-D object array: treat it as a list.
     return isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1
@@ -364,27 +486,6 @@ def _is_dataset(X: Any) -> bool:
         and hasattr(X, "__len__")
         and not isinstance(X, str | bytes | Mapping | pd.DataFrame | pd.Series)
     )
-
-
-def _to_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
-    """CPU numpy view of an array or tensor (numpy has no bfloat16, so such floats widen)."""
-    if isinstance(x, np.ndarray):
-        return x
-    x = x.detach().cpu()
-    if x.is_floating_point() and x.dtype not in (torch.float16, torch.float32, torch.float64):
-        x = x.float()
-    return x.resolve_conj().numpy()
-
-
-def _channels_last(first: int, last: int) -> bool | None:
-    """Whether the last (not the first) candidate axis holds channels; None if neither can."""
-    first_ok, last_ok = first in _CHANNELS, last in _CHANNELS
-    if first_ok and last_ok:
-        # Ambiguous only for images at most 4 px wide: prefer 1 or 3 channels, then NCHW.
-        return first == 4 and last != 4
-    if first_ok or last_ok:
-        return last_ok
-    return None
 
 
 def _array_to_nchw(arr: np.ndarray, name: str) -> np.ndarray:
@@ -410,111 +511,6 @@ def _array_to_nchw(arr: np.ndarray, name: str) -> np.ndarray:
     return arr if arr.flags.writeable else arr.copy()
 
 
-def _to_uint8(arr: np.ndarray, name: str) -> np.ndarray:
-    """Validate pixel values and convert them to uint8."""
-    kind = arr.dtype.kind
-    if arr.dtype == np.uint8:
-        return arr
-    if kind == "b":
-        return arr.astype(np.uint8) * np.uint8(255)
-    if arr.size == 0:
-        return arr.astype(np.uint8)
-    if kind in "iu":
-        lo, hi = arr.min(), arr.max()
-        if lo < 0 or hi > 255:
-            raise ValueError(
-                f"{name} has integer values in [{lo}, {hi}]; expected values in [0, 255]."
-            )
-        return arr.astype(np.uint8)
-    if kind == "f":
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} contains NaN or infinite values.")
-        lo, hi = arr.min(), arr.max()
-        if lo < 0 or hi > 1:
-            raise ValueError(
-                f"{name} has float values in [{lo:g}, {hi:g}]; float images must be in [0, 1] "
-                "(divide by 255 if they are in [0, 255])."
-            )
-        # float16 has too few bits to round x * 255 exactly.
-        arr = arr.astype(np.float32) if arr.dtype.itemsize < 4 else arr
-        return np.rint(arr * 255).astype(np.uint8)
-    raise TypeError(f"{name} has dtype {arr.dtype}; {_DTYPE_HINT}.")
-
-
-def _item_to_chw(img: Any, name: str) -> np.ndarray:
-    """Convert one PIL image, array or tensor to a uint8 (C, H, W) array with C in 1, 3."""
-    if isinstance(img, Image.Image):
-        mode = "L" if img.mode in _GRAY_MODES else "RGB"
-        arr = np.asarray(img.convert(mode))
-        return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-    if not isinstance(img, np.ndarray | torch.Tensor):
-        raise TypeError(
-            f"{name} must be a PIL image, numpy array or torch tensor, got {_describe(img)}."
-        )
-    arr = _to_numpy(img)
-    if arr.ndim == 2:
-        arr = arr[None]
-    elif arr.ndim == 3:
-        last = _channels_last(arr.shape[0], arr.shape[2])
-        if last is None:
-            raise ValueError(
-                f"{name} has shape {arr.shape}: expected 1, 3 or 4 channels in the first "
-                "or last axis."
-            )
-        if last:
-            arr = arr.transpose(2, 0, 1)
-    else:
-        raise ValueError(f"{name} must have shape {_ITEM_SHAPE_HINT}, got shape {arr.shape}.")
-    return _to_uint8(arr[:3], name)
-
-
-def _stack_items(
-    n: int,
-    get: Callable[[int], Any],
-    name: str,
-    size: tuple[int, int] | None,
-    *,
-    allow_labels: bool,
-) -> tuple[torch.Tensor, list | None]:
-    """Convert the items of a sequence or dataset to one uint8 NCHW tensor (and labels)."""
-    if n < 2:
-        raise ValueError(f"{name} must contain at least 2 images, got {n}.")
-    arrays, item_labels = [], []
-    for i in range(n):
-        item = get(i)
-        if allow_labels and isinstance(item, tuple | list):
-            if len(item) < 2:
-                raise ValueError(
-                    f"{name}[{i}] must be an image or an (image, label) tuple, "
-                    f"got a {type(item).__name__} of length {len(item)}."
-                )
-            item, label = item[0], item[1]
-            item_labels.append(label.item() if isinstance(label, torch.Tensor) else label)
-        arrays.append(_item_to_chw(item, f"{name}[{i}]"))
-    if item_labels and len(item_labels) != n:
-        raise ValueError(f"{name} yields labels for some items but not for others.")
-
-    # Grey images next to colour ones are repeated to RGB, as PIL's convert("RGB") would.
-    if len({a.shape[0] for a in arrays}) > 1:
-        arrays = [np.repeat(a, 3, axis=0) if a.shape[0] == 1 else a for a in arrays]
-    sizes = [a.shape[1:] for a in arrays]
-    odd = next((i for i, s in enumerate(sizes) if s != sizes[0]), None)
-    if odd is not None:
-        if size is None:
-            raise ValueError(
-                f"{name} has images of different sizes: {name}[0] is {sizes[0]} and "
-                f"{name}[{odd}] is {sizes[odd]} (height, width). Pass resize=(height, width) "
-                "to resize them all to one size."
-            )
-        tensors = [_resize(torch.from_numpy(np.ascontiguousarray(a))[None], size) for a in arrays]
-        images = torch.cat(tensors)
-    else:
-        images = torch.from_numpy(np.stack(arrays))
-    if not item_labels or all(label is None for label in item_labels):
-        return images, None
-    return images, item_labels
-
-
 def _check_resize(resize: Any) -> tuple[int, int] | None:
     if resize is None:
         return None
@@ -530,16 +526,6 @@ def _check_resize(resize: Any) -> tuple[int, int] | None:
         f"resize must be None, a positive int or a (height, width) pair of positive ints, "
         f"got {resize!r}."
     )
-
-
-def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize uint8 NCHW images with antialiased bilinear interpolation."""
-    out = torch.empty((images.shape[0], images.shape[1], *size), dtype=torch.uint8)
-    for start in range(0, len(images), _RESIZE_CHUNK):
-        chunk = images[start : start + _RESIZE_CHUNK].float()
-        chunk = F.interpolate(chunk, size=size, mode="bilinear", antialias=True)
-        out[start : start + _RESIZE_CHUNK] = chunk.round_().clamp_(0, 255).to(torch.uint8)
-    return out
 
 
 # --- labels -------------------------------------------------------------------------------------

@@ -1,0 +1,942 @@
+"""Read many images (a folder, a list of files, a list of images, a data set) into one array.
+
+:func:`~tsimcne_widgets.data.as_images` is the front door; this module does the reading:
+
+- every item is decoded, converted and resized as soon as it is read, and written into one
+  preallocated uint8 ``(N, C, H, W)`` output, so memory stays at the size of the result plus
+  the items in flight (a few chunks of already resized images);
+- with several workers, forked processes (threads where fork is missing) read chunks of
+  items and return small uint8 arrays; the main process writes them in input order; if the
+  pool fails, the rest is read in the main process;
+- unreadable items (corrupt, truncated, missing, not images) are skipped and named;
+- folders and lists of files can be cached on disk as ``.npy`` + JSON, keyed by the file
+  list, sizes and modification times, and loaded memory-mapped.
+
+The low-level pixel helpers (one item to a uint8 ``(C, H, W)`` array, resizing) live here too,
+so that :mod:`tsimcne_widgets.data` imports them from this module and never the reverse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import multiprocessing
+import numbers
+import os
+import pickle
+import sys
+import tempfile
+import warnings
+import zlib
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import PIL
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+_CHANNELS = (1, 3, 4)
+# PIL modes kept as one grey channel; every other mode is converted to RGB.
+_GRAY_MODES = frozenset({"1", "L", "LA"})
+# Images resized per chunk so the float copy of a large data set never lives in memory at once.
+_RESIZE_CHUNK = 1024
+_ITEM_SHAPE_HINT = "(height, width), (height, width, channels) or (channels, height, width)"
+_DTYPE_HINT = (
+    "expected uint8, bool, another integer type with values in [0, 255], "
+    "or float with values in [0, 1]"
+)
+
+#: File name endings (case-insensitive) read from a folder; other files are ignored.
+IMAGE_EXTENSIONS = (
+    ".bmp", ".gif", ".jpeg", ".jpg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp",
+)
+# progress="auto" shows a bar when more items than this are read (not loaded from a cache).
+PROGRESS_MIN_ITEMS = 1000
+# num_workers=None reads in this process below this many items (starting workers costs more).
+AUTO_WORKERS_MIN_ITEMS = 256
+# Items per task sent to a worker: with resize (small results) and without (full size).
+_CHUNK_RESIZED = 64
+_CHUNK_FULL = 8
+# Tasks in flight per worker: bounds the memory of results waiting to be written.
+_IN_FLIGHT_PER_WORKER = 3
+# Skipped items named in the warning; the rest are counted.
+MAX_NAMED_SKIPS = 10
+# Bump when decoding or resizing changes, so that older cache entries are read again.
+_CACHE_FORMAT = 1
+
+
+# --- one item -----------------------------------------------------------------------------------
+
+
+def _describe(obj: Any) -> str:
+    """Short description of an object for error messages."""
+    if isinstance(obj, np.ndarray | torch.Tensor):
+        return f"{type(obj).__name__} of dtype {obj.dtype} and shape {tuple(obj.shape)}"
+    if isinstance(obj, str | numbers.Number):
+        text = repr(obj) if isinstance(obj, str) else str(obj)
+        return f"{type(obj).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+    return type(obj).__name__
+
+
+def _to_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
+    """CPU numpy view of an array or tensor (numpy has no bfloat16, so such floats widen)."""
+    if isinstance(x, np.ndarray):
+        return x
+    x = x.detach().cpu()
+    if x.is_floating_point() and x.dtype not in (torch.float16, torch.float32, torch.float64):
+        x = x.float()
+    return x.resolve_conj().numpy()
+
+
+def _channels_last(first: int, last: int) -> bool | None:
+    """Whether the last (not the first) candidate axis holds channels; None if neither can."""
+    first_ok, last_ok = first in _CHANNELS, last in _CHANNELS
+    if first_ok and last_ok:
+        # Ambiguous only for images at most 4 px wide: prefer 1 or 3 channels, then NCHW.
+        return first == 4 and last != 4
+    if first_ok or last_ok:
+        return last_ok
+    return None
+
+
+def _to_uint8(arr: np.ndarray, name: str) -> np.ndarray:
+    """Validate pixel values and convert them to uint8."""
+    kind = arr.dtype.kind
+    if arr.dtype == np.uint8:
+        return arr
+    if kind == "b":
+        return arr.astype(np.uint8) * np.uint8(255)
+    if arr.size == 0:
+        return arr.astype(np.uint8)
+    if kind in "iu":
+        lo, hi = arr.min(), arr.max()
+        if lo < 0 or hi > 255:
+            raise ValueError(
+                f"{name} has integer values in [{lo}, {hi}]; expected values in [0, 255]."
+            )
+        return arr.astype(np.uint8)
+    if kind == "f":
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or infinite values.")
+        lo, hi = arr.min(), arr.max()
+        if lo < 0 or hi > 1:
+            raise ValueError(
+                f"{name} has float values in [{lo:g}, {hi:g}]; float images must be in [0, 1] "
+                "(divide by 255 if they are in [0, 255])."
+            )
+        # float16 has too few bits to round x * 255 exactly.
+        arr = arr.astype(np.float32) if arr.dtype.itemsize < 4 else arr
+        return np.rint(arr * 255).astype(np.uint8)
+    raise TypeError(f"{name} has dtype {arr.dtype}; {_DTYPE_HINT}.")
+
+
+def _item_to_chw(img: Any, name: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Convert one PIL image, array or tensor to a uint8 (C, H, W) array with C in 1, 3,
+    resized to `size` (height, width) if given (see :func:`_resize_one`)."""
+    if isinstance(img, Image.Image):
+        img = img.convert("L" if img.mode in _GRAY_MODES else "RGB")
+        if size is not None and img.size != (size[1], size[0]):
+            img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        arr = np.asarray(img)
+        return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    if not isinstance(img, np.ndarray | torch.Tensor):
+        raise TypeError(
+            f"{name} must be a PIL image, numpy array, torch tensor or file path, "
+            f"got {_describe(img)}."
+        )
+    arr = _to_numpy(img)
+    if arr.ndim == 2:
+        arr = arr[None]
+    elif arr.ndim == 3:
+        last = _channels_last(arr.shape[0], arr.shape[2])
+        if last is None:
+            raise ValueError(
+                f"{name} has shape {arr.shape}: expected 1, 3 or 4 channels in the first "
+                "or last axis."
+            )
+        if last:
+            arr = arr.transpose(2, 0, 1)
+    else:
+        raise ValueError(f"{name} must have shape {_ITEM_SHAPE_HINT}, got shape {arr.shape}.")
+    arr = _to_uint8(arr[:3], name)
+    if size is not None and arr.shape[1:] != size:
+        arr = _resize_one(arr, size)
+    return arr
+
+
+def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize uint8 NCHW images with antialiased bilinear interpolation."""
+    out = torch.empty((images.shape[0], images.shape[1], *size), dtype=torch.uint8)
+    for start in range(0, len(images), _RESIZE_CHUNK):
+        chunk = images[start : start + _RESIZE_CHUNK].float()
+        chunk = F.interpolate(chunk, size=size, mode="bilinear", antialias=True)
+        out[start : start + _RESIZE_CHUNK] = chunk.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def _resize_one(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize one uint8 (C, H, W) array (C in 1, 3) with Pillow's antialiased bilinear filter.
+
+    It agrees with :func:`_resize` (torch's antialiased bilinear, made to match Pillow) to
+    within one grey level, and runs without torch's thread pool, whose start-up per small
+    image costs more than the resize, and without the GIL (so threads read in parallel).
+    """
+    img = Image.fromarray(arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0))
+    out = np.asarray(img.resize((size[1], size[0]), Image.Resampling.BILINEAR))
+    return out[None] if out.ndim == 2 else out.transpose(2, 0, 1)
+
+
+def _is_path(obj: Any) -> bool:
+    return isinstance(obj, str | os.PathLike)
+
+
+def _decode_file(path: str | os.PathLike, size: tuple[int, int] | None) -> np.ndarray:
+    """Decode one image file to a uint8 (C, H, W) array, resized to `size` if given.
+
+    With `size`, JPEGs are decoded by libjpeg at 1/2, 1/4 or 1/8 scale as long as the result
+    stays at least twice the target size, which the antialiased resize then reduces; only
+    one full-size (or draft) image is ever in memory.
+    """
+    with Image.open(path) as img:
+        if size is not None and img.format == "JPEG":
+            img.draft(None, (2 * size[1], 2 * size[0]))
+        img.load()
+        return _item_to_chw(img, os.fspath(path), size)
+
+
+# --- sources ------------------------------------------------------------------------------------
+
+
+class _Unreadable:
+    """An item that could not be read, why (the exception, made picklable), and its path if
+    it was one."""
+
+    __slots__ = ("exc", "path")
+
+    def __init__(self, exc: BaseException, path: str | None = None) -> None:
+        self.exc, self.path = exc, path
+
+
+class _Fatal:
+    """An error from a worker that must stop the ingest (a bad item, not an unreadable one)."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return OSError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+@dataclass
+class _Source:
+    """Items read by index: file paths, images, or (image, label) data set items."""
+
+    items: Any
+    name: str
+    size: tuple[int, int] | None
+    allow_labels: bool = False
+    # Path of each item where known (files, or a data set's ``samples``): names skipped items.
+    paths: Sequence[str] | None = None
+    # The items are the file paths themselves: messages name the files.
+    files: bool = False
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def label(self, i: int) -> str:
+        """The item in error messages."""
+        return repr(str(self.paths[i])) if self.files else f"{self.name}[{i}]"
+
+    def skip_name(self, i: int) -> str:
+        """The item in :attr:`ImageData.skipped`: its path, else ``"index i"``."""
+        if self.paths is not None:
+            return str(self.paths[i])
+        return f"index {i}"
+
+    def read(self, i: int) -> tuple[np.ndarray, Any, bool] | _Unreadable:
+        """Item `i` as a uint8 (C, H, W) array resized to ``size``, its label and whether it
+        had one; or :class:`_Unreadable`. Errors about a readable but invalid item raise."""
+        try:
+            item = self.items[i]
+        except Exception as exc:
+            return _Unreadable(exc)
+        label, has_label = None, False
+        if self.allow_labels and isinstance(item, tuple | list):
+            if len(item) < 2:
+                raise ValueError(
+                    f"{self.name}[{i}] must be an image or an (image, label) tuple, "
+                    f"got a {type(item).__name__} of length {len(item)}."
+                )
+            item, label, has_label = item[0], item[1], True
+            if isinstance(label, torch.Tensor):
+                label = label.item()
+        arr = None
+        try:
+            if _is_path(item):
+                arr = _decode_file(item, self.size)
+            elif isinstance(item, Image.Image):
+                item.load()
+        except Exception as exc:
+            return _Unreadable(exc, os.fspath(item) if _is_path(item) else None)
+        if arr is None:
+            arr = _item_to_chw(item, self.label(i), self.size)
+        return arr, label, has_label
+
+    def read_chunk(self, start: int, stop: int) -> list:
+        return [self.read(i) for i in range(start, stop)]
+
+
+# The source of a worker process: set by the pool's initializer (inherited when forked).
+_WORKER_SOURCE: _Source | None = None
+
+
+def _init_worker(source: _Source) -> None:
+    global _WORKER_SOURCE
+    _WORKER_SOURCE = source
+    # Workers run side by side: one intra-op thread each, as torch's DataLoader does.
+    torch.set_num_threads(1)
+
+
+def _worker_chunk(start: int, stop: int, source: _Source | None = None) -> list | _Fatal:
+    """Read items ``start:stop`` in a worker; errors come back as values, never raised."""
+    src = _WORKER_SOURCE if source is None else source
+    try:
+        results = src.read_chunk(start, stop)
+    except Exception as exc:
+        return _Fatal(_picklable(exc))
+    return [_Unreadable(_picklable(r.exc), r.path) if isinstance(r, _Unreadable) else r
+            for r in results]
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Ingested:
+    """What :func:`read_folder` and :func:`read_items` read.
+
+    Attributes
+    ----------
+    images : torch.Tensor
+        Contiguous uint8 ``(n_read, C, H, W)``.
+    labels : list, numpy.ndarray or None
+        Label of each read item (data set items or class folders), else None.
+    class_names : tuple of str or None
+        Names of the folder classes (None for other inputs).
+    n_items : int
+        Number of input items.
+    kept : numpy.ndarray
+        int64 input index of each read image.
+    skipped : tuple of str
+        Path (or ``"index i"``) of each unreadable item.
+    reasons : tuple of str
+        Why each skipped item could not be read.
+    files : tuple of str or None
+        Path of each read image (folders and lists of files).
+    from_cache : bool
+        Whether the images were loaded from the cache.
+    """
+
+    images: torch.Tensor
+    labels: Any
+    class_names: tuple[str, ...] | None
+    n_items: int
+    kept: np.ndarray
+    skipped: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    files: tuple[str, ...] | None = None
+    from_cache: bool = False
+
+
+class _Writer:
+    """Writes read items, in input order, into one preallocated uint8 (N, C, H, W) array."""
+
+    def __init__(self, source: _Source, strict: bool) -> None:
+        self.source, self.strict = source, strict
+        self.out: np.ndarray | None = None
+        self.first = -1
+        self.kept: list[int] = []
+        self.labels: list = []
+        self.n_labelled = 0
+        self.skipped: list[str] = []
+        self.reasons: list[str] = []
+
+    def add(self, i: int, result: Any) -> None:
+        src = self.source
+        if isinstance(result, _Unreadable):
+            exc = result.exc
+            reason = f"{type(exc).__name__}: {exc}"
+            what = src.skip_name(i) if result.path is None else str(result.path)
+            if self.strict:
+                raise ValueError(f"{src.name}: could not read {what} ({reason}).") from exc
+            self.skipped.append(what)
+            self.reasons.append(reason)
+            return
+        arr, label, has_label = result
+        out = self.out
+        if out is None:
+            # The first readable item fixes the channels (until a colour one comes) and,
+            # without resize, the size.
+            size = src.size or arr.shape[1:]
+            out = self.out = np.empty((len(src), arr.shape[0], *size), dtype=np.uint8)
+            self.first = i
+        elif arr.shape[1:] != out.shape[2:]:
+            raise ValueError(
+                f"{src.name} has images of different sizes: {src.label(self.first)} is "
+                f"{tuple(out.shape[2:])} and {src.label(i)} is {tuple(arr.shape[1:])} "
+                "(height, width). Pass resize=(height, width) to resize them all to one size."
+            )
+        if arr.shape[0] > out.shape[1]:
+            # Grey images next to colour ones are repeated to RGB, as PIL's convert("RGB")
+            # would: widen what was written so far.
+            wide = np.empty((out.shape[0], arr.shape[0], *out.shape[2:]), dtype=np.uint8)
+            w = len(self.kept)
+            wide[:w] = out[:w]
+            out = self.out = wide
+        out[len(self.kept)] = arr
+        self.kept.append(i)
+        self.labels.append(label)
+        self.n_labelled += has_label
+
+    def result(self) -> Ingested:
+        src, n, w = self.source, len(self.source), len(self.kept)
+        if w < 2:
+            shown = "; ".join(
+                f"{s} ({r})" for s, r in zip(self.skipped[:3], self.reasons[:3], strict=True)
+            )
+            what = "none" if w == 0 else f"only {w}"
+            raise ValueError(
+                f"{src.name}: {what} of its {n} images could be read; at least 2 are needed. "
+                f"Unreadable: {shown}{' ...' if len(self.skipped) > 3 else ''}"
+            )
+        if 0 < self.n_labelled < w:
+            raise ValueError(f"{src.name} yields labels for some items but not for others.")
+        out = self.out[:w]
+        if w < n // 2:
+            out = out.copy()  # free the rows of the many skipped items
+        labels = None
+        if self.n_labelled and not all(label is None for label in self.labels):
+            labels = self.labels
+        return Ingested(
+            images=torch.from_numpy(out),
+            labels=labels,
+            class_names=None,
+            n_items=n,
+            kept=np.asarray(self.kept, dtype=np.int64),
+            skipped=tuple(self.skipped),
+            reasons=tuple(self.reasons),
+        )
+
+
+def default_num_workers() -> int:
+    """Number of cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def _make_pool(source: _Source, workers: int, kind: str | None = None) -> tuple[Executor, bool]:
+    """A pool of `workers`: forked processes on Linux (the source is inherited, never pickled),
+    threads elsewhere (Pillow decodes without the GIL; spawned processes would re-import torch
+    and need a ``__main__`` guard in scripts). Returns the pool and whether its tasks must be
+    given the source (threads)."""
+    kind = kind or ("fork" if _can_fork() else "thread")
+    if kind == "thread":
+        return ThreadPoolExecutor(workers, thread_name_prefix="tsimcne-ingest"), True
+    ctx = multiprocessing.get_context("fork")
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(source,))
+    return pool, False
+
+
+def _can_fork() -> bool:
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _progress_bar(show: bool, total: int, name: str):
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="img", desc=f"Reading {name}", dynamic_ncols=True)
+
+
+class _PoolFailed(Exception):
+    """The worker pool itself failed (a worker died, a result could not be pickled...)."""
+
+
+def _read(source: _Source, *, workers: int, show: bool, strict: bool,
+          pool_kind: str | None = None) -> Ingested:
+    """Read every item of `source` into one array (see the module docstring)."""
+    n = len(source)
+    writer = _Writer(source, strict)
+    per_chunk = _CHUNK_RESIZED if source.size is not None else _CHUNK_FULL
+    if workers:
+        per_chunk = max(1, min(per_chunk, math.ceil(n / (workers * _IN_FLIGHT_PER_WORKER))))
+    chunks = deque((s, min(s + per_chunk, n)) for s in range(0, n, per_chunk))
+    workers = min(workers, len(chunks))
+    bar: list = [None]  # the progress bar, made after any fork
+    try:
+        if workers:
+            try:
+                _read_in_pool(source, writer, chunks, workers, show, bar, pool_kind)
+            except _PoolFailed as failed:
+                # Read the chunk that failed and the rest here.
+                exc = failed.__cause__
+                warnings.warn(
+                    f"Reading {source.name} with {workers} workers failed "
+                    f"({type(exc).__name__}: {exc}); reading the rest in this process.",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+        if bar[0] is None:
+            bar[0] = _progress_bar(show, n, source.name)
+        while chunks:
+            start, stop = chunks.popleft()
+            for i in range(start, stop):
+                writer.add(i, source.read(i))
+            if bar[0] is not None:
+                bar[0].update(stop - start)
+    finally:
+        if bar[0] is not None:
+            bar[0].close()
+    return writer.result()
+
+
+def _read_in_pool(source: _Source, writer: _Writer, chunks: deque, workers: int, show: bool,
+                  bar: list, pool_kind: str | None) -> None:
+    """Read `chunks` with a pool of workers, writing (and popping) them in order; raises
+    :class:`_PoolFailed` if the pool fails. Sets ``bar[0]`` to the progress bar."""
+    pending: deque[tuple[tuple[int, int], Future]] = deque()
+    it = iter(list(chunks))
+    pool = None
+    try:
+        try:
+            pool, give_source = _make_pool(source, workers, pool_kind)
+            extra = (source,) if give_source else ()
+
+            def submit() -> None:
+                span = next(it, None)
+                if span is not None:
+                    pending.append((span, pool.submit(_worker_chunk, *span, *extra)))
+
+            with warnings.catch_warnings():
+                # Python >= 3.12 warns about fork() in a process with threads (torch's).
+                warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+                for _ in range(workers * _IN_FLIGHT_PER_WORKER):
+                    submit()
+        except Exception as exc:  # e.g. no fork from a daemonic process
+            raise _PoolFailed() from exc
+        # After the fork, so that tqdm's monitor thread is not copied into the workers.
+        bar[0] = _progress_bar(show, len(source), source.name)
+        while pending:
+            span, fut = pending[0]
+            try:
+                results = fut.result()
+                pending.popleft()
+                submit()
+            except Exception as exc:
+                raise _PoolFailed() from exc
+            if isinstance(results, _Fatal):
+                # Read the chunk again here: raises the original error with its traceback,
+                # unless the item fails only in a worker (e.g. a CUDA tensor after fork).
+                results = source.read_chunk(*span)
+            elif not source.files:
+                # A data set item may fail in a forked worker only (an open database or
+                # file handle): try unreadable items again here before skipping them.
+                results = [source.read(i) if isinstance(r, _Unreadable) else r
+                           for i, r in enumerate(results, span[0])]
+            chunks.popleft()
+            for i, result in enumerate(results, span[0]):
+                writer.add(i, result)
+            if bar[0] is not None:
+                bar[0].update(span[1] - span[0])
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --- options ------------------------------------------------------------------------------------
+
+
+def check_options(
+    num_workers: Any, progress: Any, cache: Any, strict: Any
+) -> tuple[int | None, bool | str, str | None, bool]:
+    """Validate the reading options of :func:`~tsimcne_widgets.data.as_images`."""
+    if num_workers is not None:
+        if not isinstance(num_workers, numbers.Integral) or isinstance(num_workers, bool):
+            raise TypeError(
+                "num_workers must be None (one per core) or an int >= 0 (0 reads in this "
+                f"process), got {_describe(num_workers)}."
+            )
+        if num_workers < 0:
+            raise ValueError(
+                "num_workers must be None (one per core) or an int >= 0 (0 reads in this "
+                f"process), got {num_workers}."
+            )
+        num_workers = int(num_workers)
+    if not isinstance(progress, bool | str):
+        raise TypeError(f"progress must be True, False or 'auto', got {_describe(progress)}.")
+    if isinstance(progress, str) and progress != "auto":
+        raise ValueError(f"progress must be True, False or 'auto', got {progress!r}.")
+    if cache is not None:
+        if not isinstance(cache, str | os.PathLike):
+            raise TypeError(
+                f"cache must be None or a folder path (str or os.PathLike), got {_describe(cache)}."
+            )
+        cache = os.path.abspath(os.path.expanduser(os.fspath(cache)))
+        if os.path.exists(cache) and not os.path.isdir(cache):
+            raise ValueError(f"cache must be a folder, got the file {cache!r}.")
+    if not isinstance(strict, bool):
+        raise TypeError(f"strict must be True or False, got {_describe(strict)}.")
+    return num_workers, progress, cache, strict
+
+
+def _workers_for(num_workers: int | None, n: int, decodes: bool = True) -> int:
+    """Workers for `n` items: `num_workers`, or for None one per core when the items need
+    decoding (files, data sets) and are many; in-memory images need no workers."""
+    if num_workers is not None:
+        return num_workers
+    cores = default_num_workers()
+    return cores if decodes and cores > 1 and n >= AUTO_WORKERS_MIN_ITEMS else 0
+
+
+def _show_for(progress: bool | str, n: int) -> bool:
+    return n > PROGRESS_MIN_ITEMS if progress == "auto" else bool(progress)
+
+
+def skip_warning(name: str, skipped: Sequence[str], reasons: Sequence[str], n: int) -> str:
+    """The warning about skipped items: the first :data:`MAX_NAMED_SKIPS` named, then a count."""
+    shown = "\n".join(
+        f"  {s}: {r}" for s, r in zip(skipped[:MAX_NAMED_SKIPS], reasons, strict=False)
+    )
+    more = len(skipped) - MAX_NAMED_SKIPS
+    tail = f"\n  ... and {more} more" if more > 0 else ""
+    return (
+        f"Skipped {len(skipped)} of the {n} items of {name} that could not be read "
+        f"(listed in ImageData.skipped; strict=True raises instead):\n{shown}{tail}"
+    )
+
+
+# --- folders ------------------------------------------------------------------------------------
+
+
+def _is_image_file(name: str) -> bool:
+    return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _files_under(folder: str) -> list[str]:
+    """Image files under `folder`, in torchvision ``ImageFolder``'s order (hidden ones left
+    out)."""
+    found = []
+    for dirpath, dirnames, fnames in os.walk(folder, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found.append((dirpath, sorted(f for f in fnames if _is_image_file(f))))
+    return [os.path.join(d, f) for d, fs in sorted(found) for f in fs]
+
+
+def scan_folder(
+    root: str, name: str
+) -> tuple[list[str], list[int] | None, tuple[str, ...] | None, int]:
+    """Image files of a folder, like torchvision's ``ImageFolder``.
+
+    Returns
+    -------
+    files : list of str
+    labels : list of int or None
+        Class code of each file when the folder has class sub-folders.
+    class_names : tuple of str or None
+        The sorted names of the sub-folders that hold images.
+    n_ignored : int
+        Image files directly in `root` that were ignored because it has class sub-folders.
+    """
+    if not os.path.isdir(root):
+        is_file = os.path.exists(root)
+        error = NotADirectoryError if is_file else FileNotFoundError
+        raise error(
+            f"{name}={root!r} is {'a file, not a folder' if is_file else 'not an existing folder'};"
+            " pass a folder of images (or of class sub-folders), a list of file paths, images "
+            "or a data set."
+        )
+    with os.scandir(root) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    loose = [e.path for e in entries if _is_image_file(e.name) and e.is_file()]
+    files: list[str] = []
+    labels: list[int] = []
+    names: list[str] = []
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        inside = _files_under(entry.path)
+        if inside:
+            labels += [len(names)] * len(inside)
+            names.append(entry.name)
+            files += inside
+    if names:
+        return files, labels, tuple(names), len(loose)
+    if not loose:
+        raise ValueError(
+            f"{name}={root!r} holds no image files (looked for {', '.join(IMAGE_EXTENSIONS)} "
+            "in it and in its sub-folders)."
+        )
+    return loose, None, None, 0
+
+
+# --- cache --------------------------------------------------------------------------------------
+
+
+def _stat_line(path: str, shown: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return f"{shown}\0-\0-\n"
+    return f"{shown}\0{st.st_size}\0{st.st_mtime_ns}\n"
+
+
+def _cache_entry(cache: str, kind: str, root: str | None, files: Sequence[str],
+                 size: tuple[int, int] | None) -> tuple[str, str]:
+    """The entry's path stem in `cache` (one per folder or file list, and resize) and its
+    content key (the file list, sizes and modification times, and how they are decoded)."""
+    params = json.dumps({
+        "format": _CACHE_FORMAT, "kind": kind, "resize": size, "channels": "auto",
+        "pillow": PIL.__version__,
+    })
+    ident = hashlib.sha256(f"{params}\0{root}\0".encode())
+    key = hashlib.sha256(f"{params}\0".encode())
+    for f in files:
+        shown = f if root is None else os.path.relpath(f, root)
+        if root is None:
+            ident.update(f"{f}\n".encode())
+        key.update(_stat_line(f, shown).encode())
+    return os.path.join(cache, f"images-{ident.hexdigest()[:20]}"), key.hexdigest()
+
+
+def _crc32(arr: np.ndarray) -> int:
+    flat = arr.reshape(-1)
+    crc, step = 0, 1 << 24
+    for start in range(0, flat.size, step):
+        crc = zlib.crc32(flat[start : start + step], crc)
+    return crc
+
+
+def _atomic_write(path: str, write) -> None:
+    """Write a file through a temporary one in the same folder and :func:`os.replace`."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def _write_cache(stem: str, key: str, res: Ingested) -> None:
+    """Store `res`: the arrays first, the JSON (which makes the entry valid) last."""
+    images = res.images.numpy()
+    meta = {
+        "format": _CACHE_FORMAT,
+        "key": key,
+        "shape": list(images.shape),
+        "crc32": _crc32(images),
+        "n_items": res.n_items,
+        "kept": res.kept.tolist(),
+        "labels": res.labels is not None,
+        "class_names": None if res.class_names is None else list(res.class_names),
+        "files": list(res.files or ()),
+        "skipped": list(res.skipped),
+        "reasons": list(res.reasons),
+    }
+    _remove(stem + ".json")  # invalid while the arrays change
+    _atomic_write(stem + ".npy", lambda f: np.lib.format.write_array(f, images,
+                                                                     allow_pickle=False))
+    if res.labels is not None:
+        labels = np.asarray(res.labels, dtype=np.int64)
+        meta["labels_crc32"] = _crc32(labels)
+        _atomic_write(stem + ".labels.npy",
+                      lambda f: np.lib.format.write_array(f, labels, allow_pickle=False))
+    else:
+        _remove(stem + ".labels.npy")
+    _atomic_write(stem + ".json", lambda f: f.write(json.dumps(meta).encode()))
+
+
+class _Damaged(Exception):
+    pass
+
+
+def _check(cond: bool, what: str) -> None:
+    if not cond:
+        raise _Damaged(what)
+
+
+def _load_cache(stem: str, key: str, n_items: int) -> Ingested | None:
+    """The entry if it is complete, intact and made for `key`; None (and a warning if it is
+    damaged) otherwise."""
+    try:
+        with open(stem + ".json", "rb") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None
+    try:
+        meta = json.loads(text)
+        _check(isinstance(meta, dict), "the metadata is not a JSON object")
+        if meta.get("format") != _CACHE_FORMAT or meta.get("key") != key:
+            log.info("cache entry %s is for other files or settings; reading again", stem)
+            return None
+        images = np.load(stem + ".npy", mmap_mode="c", allow_pickle=False)
+        shape = tuple(meta["shape"])
+        _check(images.dtype == np.uint8 and images.shape == shape and images.ndim == 4
+               and images.shape[1] in (1, 3),
+               f"an array of {images.dtype} and shape {images.shape}, expected {shape}")
+        _check(_crc32(images) == meta["crc32"], "checksum mismatch")
+        n = shape[0]
+        kept = np.asarray(meta["kept"], dtype=np.int64)
+        _check(meta["n_items"] == n_items and kept.shape == (n,) and (n == 0 or (
+            kept[0] >= 0 and kept[-1] < n_items and bool(np.all(np.diff(kept) > 0)))),
+            "kept indices")
+        class_names = meta["class_names"]
+        labels = None
+        if meta["labels"]:
+            labels = np.load(stem + ".labels.npy", allow_pickle=False)
+            _check(labels.dtype == np.int64 and labels.shape == (n,), "labels shape")
+            _check(_crc32(labels) == meta["labels_crc32"], "labels checksum mismatch")
+            if class_names is not None:
+                _check(all(isinstance(c, str) for c in class_names), "class names")
+                _check(labels.size == 0 or (labels.min() >= 0
+                                            and labels.max() < len(class_names)), "labels")
+        reasons = meta["reasons"]
+        _check(isinstance(reasons, list) and len(reasons) == n_items - n
+               and all(isinstance(r, str) for r in reasons), "reasons")
+    except (_Damaged, OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        warnings.warn(
+            f"The image cache entry {stem}.* is damaged ({exc}); reading the images again.",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+        return None
+    return Ingested(
+        images=torch.from_numpy(images),  # copy-on-write memory map: writable, never written back
+        labels=labels,
+        class_names=None if class_names is None else tuple(class_names),
+        n_items=n_items,
+        kept=kept,
+        reasons=tuple(reasons),
+        from_cache=True,
+    )
+
+
+def _read_files(files: list[str], labels: list[int] | None, class_names: tuple[str, ...] | None,
+                *, name: str, size: tuple[int, int] | None, num_workers: int | None,
+                progress: bool | str, strict: bool, cache: str | None, kind: str,
+                root: str | None, key_files: list[str] | None = None) -> Ingested:
+    """Read image files, through the cache when one is given (keyed by `key_files`)."""
+    stem = key = None
+    res = None
+    if cache is not None:
+        os.makedirs(cache, exist_ok=True)
+        stem, key = _cache_entry(cache, kind, root, key_files or files, size)
+        res = _load_cache(stem, key, len(files))
+        if res is not None and strict and len(res.kept) < res.n_items:
+            res = None  # strict=True raises about the unreadable files: read them again
+        if res is not None:
+            log.info("loaded %d images from the cache %s", len(res.images), stem)
+    if res is None:
+        n = len(files)
+        source = _Source(files, name, size, paths=files, files=True)
+        res = _read(source, workers=_workers_for(num_workers, n),
+                    show=_show_for(progress, n), strict=strict)
+        if labels is not None:
+            res.labels = np.asarray(labels, dtype=np.int64)[res.kept]
+            res.class_names = class_names
+        if stem is not None:
+            res.files = tuple(files[i] for i in res.kept)
+            try:
+                _write_cache(stem, key, res)
+            except OSError as exc:
+                warnings.warn(f"Could not write the image cache {stem}.*: {exc}",
+                              RuntimeWarning, stacklevel=4)
+    # Names as given in this call (a cache entry may have been written from another folder).
+    res.files = tuple(files[i] for i in res.kept)
+    if res.from_cache:
+        kept = set(res.kept.tolist())
+        res.skipped = tuple(f for i, f in enumerate(files) if i not in kept)
+    return res
+
+
+def read_folder(root: str | os.PathLike, *, name: str, size: tuple[int, int] | None,
+                num_workers: int | None, progress: bool | str, strict: bool,
+                cache: str | None,
+                on_scan: Callable[[int], None] | None = None) -> tuple[Ingested, int]:
+    """Read a folder of images or of class sub-folders (see ``as_images``); also returns the
+    number of image files ignored directly in a folder that has class sub-folders.
+    `on_scan` is called with the number of files found, before they are read."""
+    root = os.path.abspath(os.path.expanduser(os.fspath(root)))
+    files, labels, class_names, n_ignored = scan_folder(root, name)
+    if len(files) < 2:
+        raise ValueError(f"{name} must contain at least 2 images, got {len(files)}.")
+    if on_scan is not None:
+        on_scan(len(files))
+    res = _read_files(files, labels, class_names, name=name, size=size,
+                      num_workers=num_workers, progress=progress, strict=strict, cache=cache,
+                      kind="folder", root=root)
+    return res, n_ignored
+
+
+def read_items(items: Any, *, name: str, size: tuple[int, int] | None, allow_labels: bool,
+               num_workers: int | None, progress: bool | str, strict: bool,
+               cache: str | None) -> Ingested:
+    """Read a list of file paths or images, or a map-style data set (see ``as_images``)."""
+    n = len(items)
+    if n < 2:
+        raise ValueError(f"{name} must contain at least 2 images, got {n}.")
+    if not allow_labels and all(_is_path(x) for x in items):
+        files = [os.fspath(x) for x in items]
+        # Keyed by absolute paths, so that the same names relative to another folder differ.
+        key_files = [os.path.abspath(f) for f in files] if cache is not None else None
+        return _read_files(files, None, None, name=name, size=size, num_workers=num_workers,
+                           progress=progress, strict=strict, cache=cache, kind="paths",
+                           root=None, key_files=key_files)
+    if cache is not None:
+        raise ValueError(
+            f"cache= needs a folder or a list of file paths (whose modification times key the "
+            f"cache), got {_describe(items)} of other items; pass cache=None."
+        )
+    paths = None
+    samples = getattr(items, "samples", None)  # torchvision DatasetFolder / ImageFolder
+    if allow_labels and isinstance(samples, list) and len(samples) == n:
+        try:
+            paths = [str(s[0]) for s in samples]
+        except (TypeError, IndexError, KeyError):
+            paths = None
+    source = _Source(items, name, size, allow_labels=allow_labels, paths=paths)
+    # A list holds images already in memory (or a few paths among them): no workers by default.
+    workers = _workers_for(num_workers, n, decodes=allow_labels)
+    return _read(source, workers=workers, show=_show_for(progress, n), strict=strict)

@@ -624,3 +624,30 @@ def test_image_data_skipped_field():
     assert as_images(data, resize=2).skipped == ("a.png",)
     with pytest.raises(TypeError, match="skipped must be a tuple of str"):
         ImageData(images, skipped=["a.png"])
+
+
+def test_files_name_each_read_image_and_the_explorer_shows_them(tmp_path):
+    from torchvision.datasets import ImageFolder
+
+    from tsimcne_widgets import Explorer
+
+    for c in "ab":
+        (tmp_path / c).mkdir()
+        for i in range(3):
+            Image.fromarray(np.full((10, 12, 3), 40 * i, np.uint8)).save(tmp_path / c / f"{i}.png")
+    (tmp_path / "a" / "zz.png").write_bytes(b"not an image")
+    with pytest.warns(UserWarning, match="zz.png"):
+        data = as_images(tmp_path, num_workers=0)
+    expected = tuple(str(tmp_path / c / f"{i}.png") for c in "ab" for i in range(3))
+    assert data.files == expected and data.skipped == (str(tmp_path / "a" / "zz.png"),)
+    assert as_images(data, resize=4).files == expected  # carried through
+    paths = [str(tmp_path / "b" / "2.png"), str(tmp_path / "a" / "0.png")]
+    assert as_images(paths, num_workers=0).files == tuple(paths)
+    (tmp_path / "a" / "zz.png").unlink()
+    assert as_images(ImageFolder(str(tmp_path)), num_workers=0).files == expected
+    assert as_images(np.zeros((3, 8, 8), np.uint8)).files is None
+    with pytest.raises(ValueError, match="files must name one file per image"):
+        ImageData(data.images, files=("x",))
+    ex = Explorer(data, backbone="small")
+    ex.scatter.selection = [1, 4]
+    assert list(ex.selected_dataframe()["file"]) == [expected[1], expected[4]]

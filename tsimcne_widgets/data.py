@@ -56,12 +56,16 @@ class ImageData:
     skipped : tuple of str, default=()
         Items of the input that could not be read and are left out of `images`: file paths,
         or ``"index i"`` for items without a path (see :func:`as_images`).
+    files : tuple of str or None, default=None
+        The file each image was read from, for a folder, a list of file paths or a data
+        set with ``samples`` (e.g. ``ImageFolder``); None for other inputs.
     """
 
     images: torch.Tensor
     labels: np.ndarray | None = None
     class_names: tuple[str, ...] | None = None
     skipped: tuple[str, ...] = ()
+    files: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         images = self.images
@@ -98,6 +102,15 @@ class ImageData:
             isinstance(s, str) for s in self.skipped
         ):
             raise TypeError(f"skipped must be a tuple of str, got {_describe(self.skipped)}.")
+        if self.files is not None:
+            if not isinstance(self.files, tuple) or not all(
+                isinstance(f, str) for f in self.files
+            ):
+                raise TypeError(f"files must be a tuple of str, got {_describe(self.files)}.")
+            if len(self.files) != len(images):
+                raise ValueError(
+                    f"files must name one file per image ({len(images)}), got {len(self.files)}."
+                )
 
     @property
     def n_samples(self) -> int:
@@ -250,11 +263,12 @@ def as_images(
                "strict": strict, "cache": cache}
     read: Ingested | None = None
     skipped: tuple[str, ...] = ()
+    files: tuple[str, ...] | None = None
     if isinstance(X, ImageData):
         _no_cache(cache, X)
         if labels is None and class_names is None and size in (None, X.image_shape):
             return X
-        images, skipped = X.images, X.skipped
+        images, skipped, files = X.images, X.skipped, X.files
         if labels is None and class_names is None:
             labels, class_names = X.labels, X.class_names
         elif labels is None:
@@ -286,7 +300,9 @@ def as_images(
         )
 
     if read is not None:
-        images, skipped = read.images, read.skipped
+        images, skipped, files = read.images, read.skipped, read.files
+        if files is None:
+            files = _dataset_files(X, read.kept)
         if skipped:
             warnings.warn(skip_warning(name, skipped, read.reasons, read.n_items), UserWarning,
                           stacklevel=2)
@@ -309,7 +325,19 @@ def as_images(
     if size is not None and tuple(images.shape[2:]) != size:
         images = _resize(images, size)
     codes, names = _encode_labels(labels, n, class_names)
-    return ImageData(images.contiguous(), codes, names, skipped)
+    return ImageData(images.contiguous(), codes, names, skipped, files)
+
+
+def _dataset_files(X: Any, kept: np.ndarray) -> tuple[str, ...] | None:
+    """The file of each read item of a data set that lists ``samples`` as (path, label)
+    pairs, as torchvision's ``ImageFolder`` does; else None."""
+    samples = getattr(X, "samples", None)
+    try:
+        if samples is not None and len(samples) == len(X):
+            return tuple(os.fspath(samples[int(i)][0]) for i in kept)
+    except (TypeError, IndexError, KeyError):
+        pass
+    return None
 
 
 def _no_cache(cache: str | None, X: Any) -> None:

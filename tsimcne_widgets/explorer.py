@@ -41,7 +41,8 @@ class Explorer(W.VBox):
     labels : array-like, optional
         Colours, legend, gallery captions and the live kNN accuracy.
     metadata : pandas.DataFrame, optional
-        Shown in tooltips and carried into ``selected_dataframe()``.
+        Shown in tooltips and carried into ``selected_dataframe()``. Defaults to a
+        ``file`` column when the images were read from files (``ImageData.files``).
     start_kwargs : dict, optional
         Passed to ``TSimCNE.start`` (``snapshot_every``, ``checkpoint_dir``, ...).
     scatter_kwargs : dict, optional
@@ -145,6 +146,10 @@ class Explorer(W.VBox):
         return self
 
     def _build(self, xy, metadata, scatter_kwargs, starter) -> None:
+        if metadata is None and self.images.files is not None:
+            import pandas as pd
+
+            metadata = pd.DataFrame({"file": self.images.files})
         self.run = None
         self._lock = threading.Lock()
         self.scatter = EmbeddingScatter(

@@ -26,8 +26,9 @@ lint: setup
 test: setup lint browser-deps
 	$(PY) -m pytest
 
+# The unit tier on every core (pytest-xdist): about 100 s on 2 cores instead of 140 s.
 test-fast: setup lint
-	$(PY) -m pytest -m "$(FAST)"
+	$(PY) -m pytest -n auto -m "$(FAST)"
 
 # Debian's chromium for tests/browser/ (driven by Playwright, which downloads no browser).
 # Installed as root, or with passwordless sudo; otherwise a warning, and the browser tests

@@ -133,7 +133,9 @@ def test_pixel_features_errors():
     with pytest.raises(ValueError):
         pixel_features(np.zeros((4, 8)))  # not images
     with pytest.raises(TypeError):
-        pixel_features("images.png")
+        pixel_features(b"images")
+    with pytest.raises(FileNotFoundError):
+        pixel_features("no/such/folder")  # a str is a folder of images
 
 
 def test_embed_on_pixels(small_digits):

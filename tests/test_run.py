@@ -272,10 +272,10 @@ def test_progress_is_immutable_and_sensible(small_digits):
 
 def test_history_is_bounded(small_digits):
     X, _ = small_digits
-    run = fast(total_epochs=(12, 1, 1)).start(X, snapshot_every="epoch", max_snapshots=5)
+    run = fast(total_epochs=(6, 1, 1)).start(X, snapshot_every="epoch", max_snapshots=5)
     run.wait(60)
     snaps = run.snapshots
-    assert len(snaps) == 5 and snaps[-1].step == 14 * 4
+    assert len(snaps) == 5 and snaps[-1].step == 8 * 4
 
 
 def test_subsampled_snapshots(small_digits):

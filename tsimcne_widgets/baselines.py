@@ -119,8 +119,9 @@ def pixel_features(X) -> np.ndarray:
 
     Raises
     ------
-    TypeError, ValueError
-        As :func:`tsimcne_widgets.as_images`, for images it does not accept.
+    TypeError, ValueError, OSError
+        As :func:`tsimcne_widgets.as_images`, for images it does not accept (OSError: a
+        str that is not a folder).
     """
     from .data import as_images
 

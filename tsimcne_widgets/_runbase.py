@@ -202,3 +202,12 @@ class RunBase:
                     f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",
                     RuntimeWarning, stacklevel=1,
                 )
+
+
+def check_not_running(run) -> None:
+    """Refuse to fit or start an estimator whose latest ``run`` is still training."""
+    if run is not None and not run.done:
+        raise RuntimeError(
+            f"This estimator is already training ({run!r}); call run.stop() or "
+            "run.wait() before starting or fitting again."
+        )

@@ -26,10 +26,23 @@ from ._setup import build
 from .augment import Augmentations
 from .trainer import Trainer
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "write", "read", "params_of", "restore"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "check_savable", "write", "read", "params_of",
+           "restore"]
 
 FORMAT = "tsimcne-widgets-checkpoint"
 FORMAT_VERSION = 1
+
+
+def check_savable(est) -> None:
+    """Refuse to save an estimator that is not fitted or is training right now."""
+    from sklearn.exceptions import NotFittedError
+
+    if getattr(est, "model_", None) is None:
+        raise NotFittedError("Nothing to save: fit the estimator first.")
+    run = getattr(est, "run_", None)
+    if run is not None and run.state in ("running", "stopping"):
+        raise RuntimeError("The estimator is training; pause() or stop() the run before "
+                           "saving (checkpoint_every saves from inside the run).")
 
 
 def write(est, trainer: Trainer, path) -> None:

@@ -10,8 +10,8 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from . import checkpoint
-from ._device import autocast
 from ._jupyter import in_jupyter_kernel
+from ._runbase import check_not_running
 from ._setup import (
     attach_distributed,
     augmentations_of,
@@ -21,8 +21,9 @@ from ._setup import (
     seed_from,
 )
 from .data import ImageData, as_images, check_batch_size
+from .inference import embed_images
 from .threads import check_n_threads, thread_control
-from .trainer import StepInfo, progress_bar, update_bar
+from .trainer import StepInfo, train_to_end
 
 __all__ = ["TSimCNE"]
 
@@ -37,15 +38,12 @@ class TSimCNE(BaseEstimator):
     Parameters
     ----------
     backbone : str or torch.nn.Module, default='auto'
-        'auto' is 'fast' when training on a CPU with images of at most 32x32 pixels and
-        'resnet18' otherwise (the paper's). 'resnet18' is ResNet18 with a 3x3 stride-1
-        stem and no max-pool, for small images; 'resnet34' ... 'resnet152' the other
-        torchvision ResNets with that stem; 'fast' a CNN sized for CPUs that trains 28x28
-        images about 4x faster than 'small' (a compact CNN for tiny images), with at least
-        its kNN accuracy on digits and Fashion-MNIST; or a module that maps
-        ``(B, C, H, W)`` images to ``(B, feature_dim)`` features. Named backbones build
-        their first layer for the data's number of channels, so grayscale images are
-        used as one channel, not repeated.
+        'auto' is 'fast' on a CPU with images of at most 32x32 pixels, else 'resnet18'
+        (the paper's: ResNet18 with a 3x3 stride-1 stem and no max-pool); 'resnet34' ...
+        'resnet152' the other ResNets with that stem; 'fast' a CNN sized for CPUs (about
+        4x the speed of 'small', a compact CNN for tiny images); or a module that maps
+        ``(B, C, H, W)`` images to ``(B, feature_dim)`` features. Named backbones take
+        grayscale images as one channel.
     feature_dim : int, optional
         Output size of a custom backbone module. Ignored for named backbones.
     total_epochs : int or tuple of 3 ints, default=(1000, 50, 450)
@@ -54,13 +52,10 @@ class TSimCNE(BaseEstimator):
         count.
     time_budget : float or str, optional
         Train for this long instead of a fixed number of epochs: seconds, or a string such
-        as ``"90s"``, ``"10min"`` or ``"1h 30min"``. The first steps are timed, then the
-        stages' epochs are set in the proportions of ``total_epochs`` so that training
-        ends within the budget, and re-planned at every epoch start as throughput changes
-        (snapshots, other work on the machine). Each stage keeps at least one epoch, so a
-        budget too short for that runs over. Paused and stopped time does not count; a
-        resumed run continues with what is left. ``schedule_`` holds the final plan and the
-        warmups keep their share of each stage.
+        as ``"90s"``, ``"10min"`` or ``"1h 30min"``. The stages' epochs are set in the
+        proportions of ``total_epochs`` from the measured throughput and re-planned at
+        every epoch start; each keeps at least one epoch. Paused and stopped time does not
+        count. ``schedule_`` holds the final plan. See :mod:`tsimcne_widgets.budget`.
     batch_size : int, default=512
         Images per step (each gives two views). Clamped to the number of images, with
         a warning.
@@ -94,37 +89,27 @@ class TSimCNE(BaseEstimator):
         False for bitwise reproducible results across processes on such machines.
     n_threads : 'auto' or int, default='auto'
         CPU threads of a training step. 'auto' times real steps at a few counts when
-        training starts (up to the cores this process may use), keeps the fastest, and
-        times them again every 30 s or more (probing costs at most about 2% of the time)
-        and whenever the steps slow down, so that training adapts when other work (the
-        browser showing the live view, another program) takes cores. An int fixes the
-        count. The count is shown in the progress bar, ``run.progress.threads`` and the
-        monitor; ``n_threads_`` is the last one used. Ignored on a GPU.
+        training starts and again when they slow down or every 30 s or more (at most
+        about 2% of the time), and keeps the fastest, so that training adapts when other
+        work takes cores. An int fixes the count. Shown in the progress bar and the
+        monitor; ignored on a GPU. See :mod:`tsimcne_widgets.threads`.
     inference_batch_size : int, default=1024
         Batch size of ``transform`` and ``backbone_features``.
     random_state : int, RandomState or None, default=None
         Seeds initialisation, batches and augmentations. The same int gives the same
-        embedding, bit for bit, on a CPU with the same thread count (set ``n_threads``
-        to an int: a different count sums in a different order). On CUDA some kernels
-        (e.g. the backward pass of the augmentations' ``grid_sample``) accumulate in a
-        non-deterministic order, so repeated GPU runs agree only approximately.
+        embedding, bit for bit, on a CPU with a fixed ``n_threads`` (another count sums in
+        another order). On CUDA some kernels accumulate in a non-deterministic order, so
+        repeated GPU runs agree only approximately.
     verbose : bool or 'auto', default='auto'
         Show a tqdm progress bar during ``fit``. 'auto' shows one in a Jupyter notebook
         (a notebook widget bar) and stays quiet elsewhere (scripts, the terminal);
         background runs (``start``) report through ``progress`` and the monitor instead.
     distributed : {'auto', True, False}, default='auto'
-        Train as one of several processes, e.g. one per GPU under ``torchrun
-        --nproc-per-node N``. 'auto' does so when a ``torch.distributed`` process group is
-        initialised; True also initialises one from torchrun's environment variables
-        (NCCL on CUDA, else Gloo); False never does. Every process then calls ``fit`` or
-        ``start`` with the same data; ``batch_size`` is the global batch, split evenly
-        over the processes (it must be divisible by their number), and an 'auto' ``lr``
-        follows it. The embeddings of all processes are gathered with their gradients,
-        so each step contrasts the whole global batch as one device would; BatchNorm
-        statistics are per process. Each process trains on ``cuda:$LOCAL_RANK`` for
-        ``device='auto'`` or 'cuda'. Rank 0 alone writes checkpoints (``save`` is a
-        no-op elsewhere) and shows progress; every process ends with the same model and
-        ``embedding_``. See :mod:`tsimcne_widgets.distributed`.
+        Train as one of several processes (``torchrun``): 'auto' when a
+        ``torch.distributed`` process group is initialised, True also initialises one
+        from torchrun's environment, False never. ``batch_size`` is then the global batch,
+        and each step contrasts all of it as one device would; rank 0 alone writes and
+        shows progress. See :mod:`tsimcne_widgets.distributed`.
 
     Attributes
     ----------
@@ -248,35 +233,13 @@ class TSimCNE(BaseEstimator):
         self : TSimCNE
         """
         data = as_images(X, labels=y)
-        self._check_not_running()
+        check_not_running(getattr(self, "run_", None))
         self._initialize(data)
-        trainer = self._trainer
-        trainer.set_images(data.images)
+        self._trainer.set_images(data.images)
         show = in_jupyter_kernel() if self.verbose == "auto" else self.verbose
-        bar = progress_bar(trainer) if show else None
-        try:
-            while not trainer.done:
-                info = trainer.step()
-                self._record(info)
-                if bar is not None:
-                    update_bar(bar, info, self.schedule_, trainer.total_steps,
-                               self.precision_, self.n_threads_)
-        finally:
-            trainer.pause_clock()
-            if trainer.thread_control is not None:
-                trainer.thread_control.restore()  # the caller's own count
-            if bar is not None:
-                bar.close()
+        train_to_end(self._trainer, self._record, bar=show, precision=self.precision_)
         self.embedding_ = self.transform(data)
         return self
-
-    def _check_not_running(self) -> None:
-        run = getattr(self, "run_", None)
-        if run is not None and not run.done:
-            raise RuntimeError(
-                f"This estimator is already training ({run!r}); call run.stop() or "
-                "run.wait() before starting or fitting again."
-            )
 
     def start(self, X, labels=None, *, snapshot_every=0.5, restart=False, max_snapshots=200,
               snapshot_points=None, checkpoint_every=None, checkpoint_dir=None,
@@ -323,7 +286,7 @@ class TSimCNE(BaseEstimator):
         """
         from .run import RunHooks, check_start_options, start_run
 
-        self._check_not_running()
+        check_not_running(getattr(self, "run_", None))
         check_start_options(snapshot_every, max_snapshots, snapshot_points, checkpoint_every,
                             checkpoint_dir, snapshot_dir)
         data = as_images(X, labels=labels)
@@ -373,25 +336,9 @@ class TSimCNE(BaseEstimator):
         self._check_fitted(data)
         return self._embed(data.images, head)
 
-    @torch.no_grad()
     def _embed(self, images: torch.Tensor, head: bool) -> np.ndarray:
-        """Eval-mode, batched forward pass that restores each module's train/eval mode,
-        so that it can run between training steps without changing training."""
-        model = self.model_
-        modes = [m.training for m in model.modules()]
-        model.eval()
-        out = []
-        try:
-            for chunk in torch.split(images, self.inference_batch_size):
-                x = chunk.to(self.device_).float().div_(255.0)
-                x = x.contiguous(memory_format=torch.channels_last)
-                with autocast(self.device_, self.amp_):
-                    z = model(x) if head else model.features(x)
-                out.append(z.float().cpu())
-        finally:
-            for m, mode in zip(model.modules(), modes, strict=True):
-                m.training = mode
-        return torch.cat(out).numpy().astype(np.float32, copy=False)
+        return embed_images(self.model_, images, device=self.device_, amp=self.amp_,
+                            batch_size=self.inference_batch_size, head=head)
 
     def transform(self, X) -> np.ndarray:
         """Embed ``X`` deterministically: no augmentation, eval mode, batched.
@@ -417,12 +364,7 @@ class TSimCNE(BaseEstimator):
         then renamed, so a crash mid-write never leaves a broken file. See
         :mod:`tsimcne_widgets.checkpoint`.
         """
-        if getattr(self, "model_", None) is None:
-            raise NotFittedError("Nothing to save: fit the estimator first.")
-        run = getattr(self, "run_", None)
-        if run is not None and run.state in ("running", "stopping"):
-            raise RuntimeError("The estimator is training; pause() or stop() the run before "
-                               "saving (checkpoint_every saves from inside the run).")
+        checkpoint.check_savable(self)
         self._write_checkpoint(path)
 
     def _write_checkpoint(self, path) -> None:

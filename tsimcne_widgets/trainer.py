@@ -363,3 +363,27 @@ def update_bar(bar, info: StepInfo, schedule, total_steps: int, precision: str,
     bar.set_postfix(epoch=f"{info.epoch + 1}/{st.epochs}", loss=f"{info.loss:.3f}",
                     precision=precision, **extra, refresh=False)
     bar.update(1)
+
+
+def train_to_end(trainer: Trainer, on_step, *, bar: bool, precision: str) -> None:
+    """Step ``trainer`` through the rest of its schedule, as ``fit`` does.
+
+    ``on_step(info)`` gets every step's :class:`StepInfo`; ``bar`` shows a tqdm bar whose
+    postfix names ``precision`` and the thread count. Whatever happens, the trainer's
+    clock stops and the caller's CPU thread count comes back.
+    """
+    progress = progress_bar(trainer) if bar else None
+    threads = trainer.thread_control
+    try:
+        while not trainer.done:
+            info = trainer.step()
+            on_step(info)
+            if progress is not None:
+                update_bar(progress, info, trainer.schedule, trainer.total_steps, precision,
+                           None if threads is None else threads.threads)
+    finally:
+        trainer.pause_clock()
+        if threads is not None:
+            threads.restore()
+        if progress is not None:
+            progress.close()

@@ -6,7 +6,6 @@ import torch
 
 from tsimcne_widgets import TSimCNE
 from tsimcne_widgets.threads import (
-    FixedThreads,
     ThreadTuner,
     available_cores,
     check_n_threads,
@@ -128,7 +127,7 @@ def test_restore_and_fixed_counts():
     assert m.count == 1
     t.restore()
     assert m.count == 2
-    f = FixedThreads(1, set_threads=m.set, get_threads=m.get)
+    f = ThreadTuner([1], set_threads=m.set, get_threads=m.get)  # n_threads=1
     m.run(f, 3)
     assert m.trace[-3:] == [1, 1, 1] and not f.probing
     f.restore()
@@ -142,7 +141,8 @@ def test_check_n_threads():
         with pytest.raises(ValueError, match="n_threads must be 'auto' or a positive int"):
             check_n_threads(bad)
     assert thread_control("auto", torch.device("cuda")) is None
-    assert isinstance(thread_control(2, torch.device("cpu")), FixedThreads)
+    fixed = thread_control(2, torch.device("cpu"))
+    assert fixed.candidates == [2] and fixed.threads == 2 and not fixed.probing
 
 
 def _images():

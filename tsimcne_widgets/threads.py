@@ -197,42 +197,13 @@ class ThreadTuner:
         self._original = None
 
 
-class FixedThreads:
-    """``n_threads=<int>``: every step runs with that many threads; the same interface
-    as :class:`ThreadTuner`."""
-
-    probing = False
-    probes = 0
-
-    def __init__(self, n: int, *, set_threads: Callable[[int], None] = torch.set_num_threads,
-                 get_threads: Callable[[], int] = torch.get_num_threads):
-        self.threads = n
-        self.timings: dict[int, float] = {}
-        self._set = set_threads
-        self._get = get_threads
-        self._original: int | None = None
-
-    def before_step(self) -> None:
-        if self._original is None:
-            self._original = self._get()
-        if self._get() != self.threads:
-            self._set(self.threads)
-
-    def after_step(self, seconds: float) -> None:
-        pass
-
-    def restore(self) -> None:
-        if self._original is not None and self._get() != self._original:
-            self._set(self._original)
-        self._original = None
-
-
 def thread_control(n_threads, device: torch.device):
     """The thread control of a trainer: None on a GPU (the CPU side is not the limit),
-    else a fixed count or a :class:`ThreadTuner` over this machine's candidates."""
+    else a :class:`ThreadTuner` over this machine's candidates, or over the one count
+    given (which it then just sets, without timing anything)."""
     n = check_n_threads(n_threads)
     if device.type != "cpu":
         return None
     if n != "auto":
-        return FixedThreads(n)
+        return ThreadTuner([n])
     return ThreadTuner(thread_candidates(available_cores()))

@@ -119,17 +119,18 @@ def test_pixel_baselines_next_to_feature_baselines(small_digits, est):
     assert list(comp.embeddings) == names and list(comp.panels) == names
     assert [p.title for p in comp.panels.values()] == names
     # Features for "tsne" (with its own params), pixels for "tsne:pixels" (with its own).
-    # Close, not bitwise: t-SNE in a worker thread may sum in another order; other
-    # inputs or parameters give a different map altogether.
+    # Close, not bitwise: t-SNE in a worker thread may sum in another order, and 60
+    # iterations amplify float noise to ~1e-2 on a map ~15 wide (CI saw 8e-3). Other
+    # inputs or parameters give a different map altogether (checked below).
     np.testing.assert_allclose(
         comp.embeddings["t-SNE"],
-        embed(est.backbone_features(X), "tsne", random_state=3, **FAST_TSNE), atol=1e-3)
+        embed(est.backbone_features(X), "tsne", random_state=3, **FAST_TSNE), atol=0.1)
     P = pixel_features(X)
     np.testing.assert_allclose(
         comp.embeddings["t-SNE (pixels)"], embed(P, "tsne", random_state=3, **pixel_params),
-        atol=1e-3)
+        atol=0.1)
     np.testing.assert_array_equal(comp.embeddings["PCA (pixels)"], embed(P, "pca"))
-    assert not np.allclose(comp.embeddings["t-SNE"], comp.embeddings["t-SNE (pixels)"])
+    assert np.abs(comp.embeddings["t-SNE"] - comp.embeddings["t-SNE (pixels)"]).max() > 1
     # Every panel has a full metrics row; recall is against the backbone features.
     df = comp.metrics()
     assert list(df.index) == names and df.notna().all().all()

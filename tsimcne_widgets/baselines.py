@@ -265,9 +265,10 @@ class BaselineRun(RunBase):
     stops at its next callback and keeps the partial result; UMAP and PCA finish),
     ``on(event, callback)`` / ``off(event, callback)`` for 'snapshot', 'finished',
     'failed' and 'stopped', ``snapshots`` (bounded history of :class:`Snapshot`, kind
-    'embedding'), ``progress`` (a :class:`BaselineProgress`: phase and iteration counts)
-    and ``embedding`` (the result, once done). As for a :class:`TrainingRun`, callbacks
-    run on a dispatcher thread: a slow one does not slow the method down.
+    'embedding'), ``progress`` (a :class:`BaselineProgress`: phase and iteration
+    counts), ``describe(snapshot)`` (that frame's progress text) and ``embedding`` (the
+    result, once done). As for a :class:`TrainingRun`, callbacks run on a dispatcher
+    thread: a slow one does not slow the method down.
 
     Snapshots follow :class:`Snapshot`'s conventions: ``stage`` is the phase (t-SNE: 1
     early exaggeration, 2 main optimisation; UMAP and PCA: 1), ``epoch`` the iterations
@@ -286,12 +287,21 @@ class BaselineRun(RunBase):
         self._kwargs = kwargs
         self._progress = BaselineProgress(method=method)
         self._steps = 0  # iterations (t-SNE) or epochs (UMAP) done since the start
+        self._texts: dict[tuple[int, int], str] = {}  # (stage, epoch) -> progress text
 
     @property
     def progress(self) -> BaselineProgress:
         """The current phase and iteration counts, with the run's state."""
         with self._lock:
             return replace(self._progress, state=self._state)
+
+    def describe(self, snapshot: Snapshot) -> str:
+        """The progress text of the moment ``snapshot`` was taken, e.g.
+        'exaggeration 20/250'. Callbacks run later than the frame they receive, when
+        :attr:`progress` may already have moved on; this names the frame itself."""
+        with self._lock:
+            text = self._texts.get((snapshot.stage, snapshot.epoch))
+        return text if text is not None else self.progress.text
 
     def stop(self) -> None:
         """Stop t-SNE at its next callback, keeping the partial result (UMAP and PCA
@@ -318,6 +328,8 @@ class BaselineRun(RunBase):
         else:  # PCA
             stage, epoch, step = 1, 0, 0
         self._steps = max(self._steps, int(step))
+        with self._lock:
+            self._texts[(stage, int(epoch))] = p.text
         self._add_snapshot(Snapshot(np.ascontiguousarray(Z, dtype=np.float32), stage,
                                     int(epoch), self._steps, float("nan"), "embedding"))
         return self._stop.is_set()

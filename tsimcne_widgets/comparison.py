@@ -198,9 +198,10 @@ class MethodComparison(W.VBox):
     def _follow(self, name: str, run) -> None:
         self.runs[name] = run
         panel = self.panels[name]
-        # The badge names the phase: t-SNE counts its iterations afresh in each one.
+        # The badge names the frame's phase (t-SNE counts its iterations afresh in
+        # each one), not the run's current one, which may have moved on by now.
         run.on("snapshot",
-               lambda s: panel.update(s.xy, badge=f"{name}: {run.progress.text}"))
+               lambda s: panel.update(s.xy, badge=f"{name}: {run.describe(s)}"))
 
         def done(_):
             self.embeddings[name] = run.embedding

@@ -425,6 +425,7 @@ class TrainingRun(RunBase):
         last_snap = time.perf_counter()
         snap_cost = 0.0
         rate = 0.0
+        window_s, window_steps = 0.0, 0
         epoch_losses: list[float] = []
         outcome = "finished"
         try:
@@ -453,11 +454,15 @@ class TrainingRun(RunBase):
                     break
                 t0 = time.perf_counter()
                 info = tr.step()
-                dt = time.perf_counter() - t0
-                views = 2 * tr.batch_size / dt
-                rate = views if rate == 0 else 0.9 * rate + 0.1 * views
+                window_s += time.perf_counter() - t0
+                window_steps += 1
+                if info.synced:  # an accelerator's steps only end, timed, at a sync
+                    views = 2 * tr.batch_size * window_steps / window_s
+                    rate = views if rate == 0 else 0.9 * rate + 0.1 * views
+                    window_s, window_steps = 0.0, 0
                 hooks.on_step(info)
-                epoch_losses.append(info.loss)
+                if info.synced:  # the mean of the steps read back since the last sync
+                    epoch_losses.append(info.loss)
                 self._update_progress(info, t_start, rate)
                 self._to_run_dir("write_progress", self.progress)  # at most about 1/s
                 if info.epoch_end:
@@ -466,7 +471,7 @@ class TrainingRun(RunBase):
                         "stage": info.stage + 1, "stage_name": tr.schedule[info.stage].name,
                         "epoch": info.epoch + 1, "loss": info.epoch_loss, "lr": info.lr,
                         "seconds": info.epoch_seconds, "step": tr.steps_done})
-                    mean_loss = float(np.mean(epoch_losses))
+                    mean_loss = info.epoch_loss
                     epoch_losses = []
                     if self.checkpoint_every and (info.epoch + 1) % self.checkpoint_every == 0:
                         self._checkpoint()

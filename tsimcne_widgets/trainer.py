@@ -32,7 +32,9 @@ class StepInfo:
     """What one step did. Indices are 0-based; ``stage_end`` implies ``epoch_end``.
 
     ``stage`` and ``epoch`` are those of :class:`~tsimcne_widgets.snapshots.Snapshot`
-    (0-based here), ``step_in_epoch`` the step's index within its epoch.
+    (0-based here), ``step_in_epoch`` the step's index within its epoch. ``loss`` is the
+    mean loss of the steps read back at the latest sync: this step's own where ``synced``
+    (every step on a CPU, see :attr:`Trainer.sync_every`).
     """
 
     stage: int
@@ -45,10 +47,24 @@ class StepInfo:
     stage_end: bool
     epoch_loss: float | None
     epoch_seconds: float | None
+    synced: bool = True
 
 
 class Trainer:
-    """Runs the staged schedule on uint8 images that live on the training device."""
+    """Runs the staged schedule on uint8 images that live on the training device.
+
+    The hot loop does not wait for the device. A non-finite loss is caught on the
+    device: the fused optimiser skips that update and the BatchNorm statistics are put
+    back, so the weights stay those of the last good step. The losses are read back every
+    :attr:`sync_every` steps and at every epoch end, which is when a non-finite one
+    raises :class:`NonFiniteLossError`.
+
+    Attributes
+    ----------
+    sync_every : int
+        Steps between two reads of the loss: 1 on a CPU, where reading costs nothing, and
+        16 on an accelerator, whose queue of kernels then never runs dry.
+    """
 
     def __init__(self, model, schedule: list[Stage], batch_size: int, augmentations: Augmentations,
                  loss_fn, generator: torch.Generator, device: torch.device, amp: bool,
@@ -81,6 +97,10 @@ class Trainer:
         self.last_finite_loss = float("nan")
         self._epoch_loss_sum = 0.0
         self._epoch_seconds = 0.0
+        self.sync_every = 1 if torch.device(device).type == "cpu" else 16
+        # Losses not read back yet: (stage, epoch, step_in_epoch, 0-d tensor) per step.
+        self._pending: list[tuple[int, int, int, torch.Tensor]] = []
+        self._last_loss = float("nan")
         # Several processes: `generator` (perm, new layers) stays the same on all ranks,
         # each augments with its own stream, seeded from `seed` by position.
         self.seed = seed
@@ -180,9 +200,15 @@ class Trainer:
             p.requires_grad_(True)
         self.model.to(self.device, memory_format=torch.channels_last)
         params = [p for p in self.model.parameters() if p.requires_grad]
+        # Fused: one kernel for all parameters (2.5x faster than foreach for ResNet18 on a
+        # CPU), and it skips the update on the device when `found_inf` is set.
         self.optimizer = torch.optim.SGD(params, lr=st.lr, momentum=self.momentum,
-                                         weight_decay=self.weight_decay)
+                                         weight_decay=self.weight_decay, fused=self._fused)
         self.configured_stage = self.stage
+
+    @property
+    def _fused(self) -> bool:
+        return self.device.type in ("cpu", "cuda")
 
     def _set_mode(self) -> None:
         if self.schedule[self.stage].trains == "all":
@@ -236,27 +262,29 @@ class Trainer:
             z = self._train_model()(views)
         if self.dist is None:
             loss = self.loss_fn(z)
-            loss_value = float(loss.detach())
+            value = loss.detach().float()
         else:  # this rank's share, against the global batch; the value is the global loss
             loss, loss_value = self.dist.contrastive_loss(self.loss_fn, z)
-        if not math.isfinite(loss_value):
-            with torch.no_grad():
-                for b, saved in zip(self.model.buffers(), buffers, strict=True):
-                    b.copy_(saved)
-            raise NonFiniteLossError(
-                f"the loss became {loss_value} at stage {self.stage + 1} "
-                f"({st.name}), epoch {self.epoch + 1}, step {self.step_in_epoch + 1}; "
-                f"the last finite loss was {self.last_finite_loss:.4g}. The weights from "
-                "before this step are kept. Try a lower lr or mixed_precision=False."
-            )
+            value = torch.tensor(loss_value, device=self.device)
+        finite = torch.isfinite(value)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_value_(
             [p for p in self.model.parameters() if p.requires_grad], self.clip_value
         )
-        self.optimizer.step()
-        self.last_finite_loss = loss_value
-        self._epoch_loss_sum += loss_value
+        if self._fused:
+            self.optimizer.found_inf = (~finite).float()
+            self.optimizer.step()
+        elif bool(finite):  # no device-side skip on this backend: one sync per step
+            self.optimizer.step()
+        with torch.no_grad():
+            for b, saved in zip(self.model.buffers(), buffers, strict=True):
+                b.copy_(torch.where(finite, b, saved))
+        self._pending.append((self.stage, self.epoch, self.step_in_epoch, value))
+        epoch_end = self.step_in_epoch + 1 >= self.steps_per_epoch
+        synced = epoch_end or len(self._pending) >= self.sync_every
+        if synced:
+            self._read_losses()  # raises on a non-finite loss, before the position moves
         step_seconds = time.perf_counter() - t0
         self._epoch_seconds += step_seconds
         if self.thread_control is not None:
@@ -266,7 +294,6 @@ class Trainer:
 
         info_stage, info_epoch, info_step = self.stage, self.epoch, self.step_in_epoch
         self.step_in_epoch += 1
-        epoch_end = self.step_in_epoch >= self.steps_per_epoch
         stage_end = False
         epoch_loss = epoch_seconds = None
         if epoch_end:
@@ -283,8 +310,31 @@ class Trainer:
                 stage_end = True
                 self.epoch = 0
                 self.stage += 1
-        return StepInfo(info_stage, info_epoch, info_step, self.steps_per_epoch, loss_value,
-                        lr, epoch_end, stage_end, epoch_loss, epoch_seconds)
+        return StepInfo(info_stage, info_epoch, info_step, self.steps_per_epoch,
+                        self._last_loss, lr, epoch_end, stage_end, epoch_loss, epoch_seconds,
+                        synced)
+
+    def _read_losses(self) -> None:
+        """Read back the pending losses (one sync): add them to the epoch's sum, or raise
+        :class:`NonFiniteLossError` naming the first non-finite one."""
+        pending, self._pending = self._pending, []
+        values = torch.stack([v for *_, v in pending]).cpu().tolist()
+        for (stage, epoch, step, _), value in zip(pending, values, strict=True):
+            if not math.isfinite(value):
+                skipped = sum(not math.isfinite(v) for v in values)
+                later = "" if len(pending) == 1 else (
+                    f" ({skipped} of the last {len(pending)} steps were non-finite and "
+                    "skipped)")
+                raise NonFiniteLossError(
+                    f"the loss became {value} at stage {stage + 1} "
+                    f"({self.schedule[stage].name}), epoch {epoch + 1}, step {step + 1}{later}; "
+                    f"the last finite loss was {self.last_finite_loss:.4g}. Non-finite steps "
+                    "change no weights: the weights are those of the last good step. Try a "
+                    "lower lr or mixed_precision=False."
+                )
+            self.last_finite_loss = value
+            self._epoch_loss_sum += value
+        self._last_loss = sum(values) / len(values)
 
     def _augment_generator(self) -> torch.Generator:
         if self.dist is None:
@@ -309,6 +359,8 @@ class Trainer:
 
     # -- state for checkpoints ----------------------------------------------------------
     def state_dict(self) -> dict:
+        if self._pending:  # the epoch's loss sum must include every step taken
+            self._read_losses()
         return {
             "stage": self.stage,
             "epoch": self.epoch,
@@ -341,6 +393,10 @@ class Trainer:
         if state["optimizer"] is not None and state["configured_stage"] == self.stage:
             self._configure_stage()
             self.optimizer.load_state_dict(state["optimizer"])
+            for g in self.optimizer.param_groups:  # a checkpoint from another device
+                g["fused"] = self._fused
+                if self._fused:
+                    g["foreach"] = None
 
 
 def progress_bar(trainer: Trainer):

@@ -15,6 +15,7 @@ import numbers
 
 import numpy as np
 import torch
+from sklearn.exceptions import NotFittedError
 
 from . import distributed
 from ._device import autocast, measure_precision, resolve_device, resolve_precision
@@ -71,6 +72,40 @@ def check_params(est) -> None:
     if not (est.verbose == "auto" or isinstance(est.verbose, bool)):
         raise ValueError(f"verbose must be True, False or 'auto', got {est.verbose!r}.")
     distributed.check_setting(est.distributed)
+    compile_options(est.torch_compile)
+
+
+def check_fitted(est, data) -> None:
+    """Refuse an unfitted ``est``, or images ``data`` of another shape than it was
+    trained on."""
+    if getattr(est, "model_", None) is None:
+        raise NotFittedError(
+            "This TSimCNE instance is not fitted yet; call fit(X) or load a checkpoint.")
+    if data.n_channels != est.n_channels_ or tuple(data.image_shape) != est.image_shape_:
+        raise ValueError(
+            f"X has images of {data.n_channels} channel(s) and size "
+            f"{tuple(data.image_shape)}, but the model was trained on {est.n_channels_} "
+            f"channel(s) of size {est.image_shape_}.")
+
+
+_COMPILE_ARGS = ("mode", "backend", "fullgraph", "dynamic", "options")
+
+
+def compile_options(value) -> dict | None:
+    """``torch_compile`` as ``torch.compile`` keyword arguments; None trains eagerly."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return {}
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(_COMPILE_ARGS))
+        if unknown:
+            raise ValueError(f"torch_compile got unknown torch.compile arguments {unknown}; "
+                             f"accepted: {', '.join(_COMPILE_ARGS)}.")
+        return dict(value)
+    raise TypeError("torch_compile must be True, False or a dict of torch.compile arguments "
+                    f"({', '.join(_COMPILE_ARGS)}), got {value!r}.")
+
 
 def augmentations_of(est) -> Augmentations:
     """``est.augmentations`` as an :class:`Augmentations` (None: the defaults)."""
@@ -201,6 +236,7 @@ def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augm
         dist=dist, seed=seed,
     )
     trainer.generator.manual_seed(seed)
+    trainer.compile_options = compile_options(est.torch_compile)
     return trainer
 
 

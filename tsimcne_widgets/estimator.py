@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
 
 from . import checkpoint
 from ._jupyter import in_jupyter_kernel
@@ -16,6 +15,7 @@ from ._setup import (
     attach_distributed,
     augmentations_of,
     build,
+    check_fitted,
     check_params,
     distributed_context,
     seed_from,
@@ -110,6 +110,10 @@ class TSimCNE(BaseEstimator):
         from torchrun's environment, False never. ``batch_size`` is then the global batch,
         and each step contrasts all of it as one device would; rank 0 alone writes and
         shows progress. See :mod:`tsimcne_widgets.distributed`.
+    torch_compile : bool or dict, default=False
+        ``torch.compile`` the training step; a dict holds its arguments (``mode``,
+        ``backend``, ``fullgraph``, ``dynamic``, ``options``). Each stage's first step
+        compiles, which the progress bar and the monitor show; ``compile_seconds_``.
 
     Attributes
     ----------
@@ -136,6 +140,8 @@ class TSimCNE(BaseEstimator):
         best seconds per step of each), None when nothing was timed.
     n_threads_ : int or None
         The CPU threads of the last training step (see ``n_threads``); None on a GPU.
+    compile_seconds_ : float
+        Seconds spent in the steps that compiled (0 without ``torch_compile``).
     thread_timings_ : dict of int to float
         Seconds per step at each thread count in the last probe of ``n_threads='auto'``.
     run_ : TrainingRun or None
@@ -150,7 +156,7 @@ class TSimCNE(BaseEstimator):
                  metric="euclidean", temperature=0.5, projection_dim=128, out_dim=2,
                  augmentations=None, momentum=0.9, weight_decay=5e-4, clip_value=4.0, device="auto",
                  mixed_precision="auto", n_threads="auto", inference_batch_size=1024,
-                 random_state=None, verbose="auto", distributed="auto"):
+                 random_state=None, verbose="auto", distributed="auto", torch_compile=False):
         self.backbone = backbone
         self.feature_dim = feature_dim
         self.total_epochs = total_epochs
@@ -173,6 +179,7 @@ class TSimCNE(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.distributed = distributed
+        self.torch_compile = torch_compile
 
     # -- set-up ---------------------------------------------------------------------------
     def _initialize(self, data: ImageData) -> None:
@@ -203,8 +210,10 @@ class TSimCNE(BaseEstimator):
         self._trainer.thread_control = thread_control(self.n_threads, self._trainer.device)
         self.n_threads_ = None
         self.thread_timings_ = {}
+        self.compile_seconds_ = 0.0
 
     def _record(self, info: StepInfo) -> None:
+        self.compile_seconds_ = self._trainer.compile_seconds
         threads = self._trainer.thread_control
         if threads is not None:
             self.n_threads_ = threads.threads
@@ -294,7 +303,7 @@ class TSimCNE(BaseEstimator):
         if restart or getattr(self, "_trainer", None) is None:
             self._initialize(data)
         else:
-            self._check_fitted(data)
+            check_fitted(self, data)
             attach_distributed(self, self._trainer)
             previous = getattr(self, "run_", None)
             if self._trainer.done:
@@ -319,21 +328,9 @@ class TSimCNE(BaseEstimator):
         """Fit on ``X`` and return ``embedding_``, float32 of shape (n_samples, out_dim)."""
         return self.fit(X, y).embedding_
 
-    def _check_fitted(self, data: ImageData) -> None:
-        if getattr(self, "model_", None) is None:
-            raise NotFittedError(
-                "This TSimCNE instance is not fitted yet; call fit(X) or load a checkpoint."
-            )
-        if data.n_channels != self.n_channels_ or tuple(data.image_shape) != self.image_shape_:
-            raise ValueError(
-                f"X has images of {data.n_channels} channel(s) and size "
-                f"{tuple(data.image_shape)}, but the model was trained on {self.n_channels_} "
-                f"channel(s) of size {self.image_shape_}."
-            )
-
     def _infer(self, X, head: bool) -> np.ndarray:
         data = as_images(X)
-        self._check_fitted(data)
+        check_fitted(self, data)
         return self._embed(data.images, head)
 
     def _embed(self, images: torch.Tensor, head: bool) -> np.ndarray:

@@ -54,6 +54,10 @@ def _details_html(p, state: str) -> str:
     threads = getattr(p, "threads", 0)
     if threads:
         parts.append(f"{threads} thread{'s' if threads > 1 else ''}")
+    if getattr(p, "compiling", False) and state == "running":
+        parts.append("compiling the model…")
+    elif getattr(p, "compile_seconds", 0.0):
+        parts.append(f"compiled in {_clock(p.compile_seconds)}")
     return f"<span class='tsw-progress'>{' · '.join(parts)}</span>"
 
 

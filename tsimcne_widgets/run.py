@@ -69,6 +69,10 @@ class Progress:
         CPU threads of the training steps now (``n_threads``); 0 on a GPU.
     views_per_s : float
         Recent training throughput (two views per image).
+    compiling : bool
+        The step under way compiles the model (``torch_compile``): it takes long.
+    compile_seconds : float
+        Seconds spent compiling so far.
     """
 
     state: str = "idle"
@@ -89,6 +93,8 @@ class Progress:
     time_budget: float | None = None
     precision: str = ""
     threads: int = 0
+    compiling: bool = False
+    compile_seconds: float = 0.0
 
     @property
     def fraction(self) -> float:
@@ -320,6 +326,7 @@ class TrainingRun(RunBase):
                 time_budget=None if budget is None else budget.seconds,
                 precision=self._hooks.precision,
                 threads=0 if tr.thread_control is None else tr.thread_control.threads,
+                compiling=tr.will_compile, compile_seconds=tr.compile_seconds,
             )
 
     def _snapshot(self, stage_idx: int, epoch: int, loss: float) -> None:
@@ -452,11 +459,17 @@ class TrainingRun(RunBase):
                     self._stop.set()
                     outcome = "stopped"
                     break
+                compiles = tr.will_compile
+                if compiles:  # say so before a step that may take minutes
+                    self._update_progress(None, t_start, rate)
+                    self._to_run_dir("write_progress", self.progress, force=True)
                 t0 = time.perf_counter()
                 info = tr.step()
                 window_s += time.perf_counter() - t0
                 window_steps += 1
-                if info.synced:  # an accelerator's steps only end, timed, at a sync
+                if compiles:  # not training speed
+                    window_s, window_steps = 0.0, 0
+                elif info.synced:  # an accelerator's steps only end, timed, at a sync
                     views = 2 * tr.batch_size * window_steps / window_s
                     rate = views if rate == 0 else 0.9 * rate + 0.1 * views
                     window_s, window_steps = 0.0, 0

@@ -64,6 +64,13 @@ class Trainer:
     sync_every : int
         Steps between two reads of the loss: 1 on a CPU, where reading costs nothing, and
         16 on an accelerator, whose queue of kernels then never runs dry.
+    compile_options : dict or None
+        ``torch.compile`` keyword arguments for the training forward (and so backward)
+        pass; None trains eagerly. The first step of each stage compiles (a stage changes
+        which weights train); those steps are not timed for the thread count or the time
+        budget's plan, though the budget's clock runs through them.
+    compile_seconds : float
+        Wall time of the steps that compiled.
     """
 
     def __init__(self, model, schedule: list[Stage], batch_size: int, augmentations: Augmentations,
@@ -101,6 +108,10 @@ class Trainer:
         # Losses not read back yet: (stage, epoch, step_in_epoch, 0-d tensor) per step.
         self._pending: list[tuple[int, int, int, torch.Tensor]] = []
         self._last_loss = float("nan")
+        self.compile_options: dict | None = None
+        self.compile_seconds = 0.0
+        self._compiled: tuple[torch.nn.Module, torch.nn.Module] | None = None
+        self._compiled_stage = -1
         # Several processes: `generator` (perm, new layers) stays the same on all ranks,
         # each augments with its own stream, seeded from `seed` by position.
         self.seed = seed
@@ -219,12 +230,19 @@ class Trainer:
             self.model.head.last.train()
 
     # -- one step -----------------------------------------------------------------------
+    @property
+    def will_compile(self) -> bool:
+        """Whether the next step compiles the model (and so takes much longer)."""
+        return (self.compile_options is not None and not self.done
+                and self._compiled_stage != self.stage)
+
     def step(self) -> StepInfo:
         """Run one optimiser step and advance the position."""
         if self.done:
             raise RuntimeError("the schedule is already complete")
         if self.images is None:
             raise RuntimeError("set_images() must be called before step()")
+        compiles = self.will_compile
         if self.configured_stage != self.stage:
             self._configure_stage()
             if self.budget is not None:
@@ -287,7 +305,12 @@ class Trainer:
             self._read_losses()  # raises on a non-finite loss, before the position moves
         step_seconds = time.perf_counter() - t0
         self._epoch_seconds += step_seconds
-        if self.thread_control is not None:
+        if compiles:  # not a training step's time: keep it out of the timings
+            self.compile_seconds += step_seconds
+            self._compiled_stage = self.stage
+            if self.budget is not None:
+                self.budget.new_stage()
+        elif self.thread_control is not None:
             self.thread_control.after_step(step_seconds)
         if self.budget is not None:
             self.budget.step_done(self.stage)
@@ -348,14 +371,20 @@ class Trainer:
 
     def _train_model(self):
         """The module of the training forward pass: in DDP with several processes, wrapped
-        anew when a stage has changed the trainable parameters."""
-        if self.dist is None:
-            return self.model
-        if self._ddp_stage != self.configured_stage:
-            self._ddp = None  # the old wrapper's gradient hooks go with it
-            self._ddp = self.dist.wrap(self.model)
-            self._ddp_stage = self.configured_stage
-        return self._ddp
+        anew when a stage has changed the trainable parameters; compiled if asked."""
+        module = self.model
+        if self.dist is not None:
+            if self._ddp_stage != self.configured_stage:
+                self._ddp = None  # the old wrapper's gradient hooks go with it
+                self._ddp = self.dist.wrap(self.model)
+                self._ddp_stage = self.configured_stage
+            module = self._ddp
+        if self.compile_options is None:
+            return module
+        if self._compiled is None or self._compiled[0] is not module:
+            # Shares the module's weights; guards recompile it when a stage changes it.
+            self._compiled = (module, torch.compile(module, **self.compile_options))
+        return self._compiled[1]
 
     # -- state for checkpoints ----------------------------------------------------------
     def state_dict(self) -> dict:
@@ -409,13 +438,16 @@ def progress_bar(trainer: Trainer):
 
 
 def update_bar(bar, info: StepInfo, schedule, total_steps: int, precision: str,
-               threads: int | None = None) -> None:
-    """Advance ``bar`` by the step ``info``; ``threads`` is the CPU thread count, if any."""
+               threads: int | None = None, compile_seconds: float = 0.0) -> None:
+    """Advance ``bar`` by the step ``info``; ``threads`` is the CPU thread count, if any,
+    and ``compile_seconds`` the time spent compiling so far."""
     st = schedule[info.stage]
     if bar.total != total_steps:  # a time budget re-planned the stages
         bar.total = total_steps
     bar.set_description(f"stage {info.stage + 1}/{len(schedule)} {st.name}", refresh=False)
     extra = {} if threads is None else {"threads": threads}
+    if compile_seconds:
+        extra["compile"] = f"{compile_seconds:.0f}s"
     bar.set_postfix(epoch=f"{info.epoch + 1}/{st.epochs}", loss=f"{info.loss:.3f}",
                     precision=precision, **extra, refresh=False)
     bar.update(1)
@@ -432,11 +464,15 @@ def train_to_end(trainer: Trainer, on_step, *, bar: bool, precision: str) -> Non
     threads = trainer.thread_control
     try:
         while not trainer.done:
+            if progress is not None and trainer.will_compile:
+                progress.set_description(f"stage {trainer.stage + 1}/{len(trainer.schedule)}"
+                                         " compiling the model")
             info = trainer.step()
             on_step(info)
             if progress is not None:
                 update_bar(progress, info, trainer.schedule, trainer.total_steps, precision,
-                           None if threads is None else threads.threads)
+                           None if threads is None else threads.threads,
+                           trainer.compile_seconds)
     finally:
         trainer.pause_clock()
         if threads is not None:

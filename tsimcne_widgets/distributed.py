@@ -221,13 +221,13 @@ class DistContext:
         self.broadcast(t)
         return [int(e) for e in t[1:].tolist()] if t[0] else None
 
-    def any(self, flag: bool, device: torch.device) -> bool:
-        """Whether ``flag`` is true on any rank: for a decision all ranks must share, such
-        as stopping at a batch boundary (a rank that stops alone leaves the others waiting
-        in the next collective)."""
-        t = torch.tensor([int(flag)], device=self._comm_device(device))
+    def any(self, *flags: bool, device: torch.device) -> tuple[bool, ...]:
+        """Whether each of ``flags`` is true on any rank, in one collective: for decisions
+        all ranks must share, such as pausing or stopping at a batch boundary (a rank that
+        stops alone leaves the others waiting in the next collective)."""
+        t = torch.tensor([int(f) for f in flags], device=self._comm_device(device))
         torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-        return bool(t.item())
+        return tuple(bool(v) for v in t.tolist())
 
     def gather_views(self, z: torch.Tensor) -> torch.Tensor:
         """All ranks' embeddings, with gradients, laid out as the loss expects.

@@ -404,12 +404,13 @@ class TrainingRun(RunBase):
             self.stop()
 
     # -- pause and stop, shared by all processes of a distributed run --------------------
-    def _anywhere(self, flag: bool) -> bool:
-        """``flag`` here, or on any process of a distributed run: all processes pause and
-        stop together (one that stopped alone would leave the others waiting in the next
-        collective). Rank 0 alone reads control.json."""
+    def _anywhere(self, *flags: bool) -> tuple[bool, ...]:
+        """Each of ``flags`` here, or on any process of a distributed run (one collective
+        for all): all processes pause and stop together (one that stopped alone would
+        leave the others waiting in the next collective). Rank 0 alone reads
+        control.json."""
         tr = self._hooks.trainer
-        return flag if tr.dist is None else tr.dist.any(flag, tr.device)
+        return flags if tr.dist is None else tr.dist.any(*flags, device=tr.device)
 
     def _wait_resumed(self) -> None:
         """Block while paused. A paused run still reads control.json, for 'resume' and
@@ -422,7 +423,8 @@ class TrainingRun(RunBase):
         while True:
             self._resume.wait(0.5)
             self._poll_control()
-            if not self._anywhere(not self._resume.is_set() and not self._stop.is_set()):
+            (waiting,) = self._anywhere(not self._resume.is_set() and not self._stop.is_set())
+            if not waiting:
                 return
 
     def _work(self) -> None:
@@ -444,7 +446,13 @@ class TrainingRun(RunBase):
             self._snapshot(min(tr.stage, len(tr.schedule) - 1), tr.epoch, float("nan"))
             while not tr.done:
                 self._poll_control()
-                if self._anywhere(not self._resume.is_set()):
+                paused, stopping = self._anywhere(not self._resume.is_set(),
+                                                  self._stop.is_set())
+                if stopping:
+                    self._stop.set()
+                    outcome = "stopped"
+                    break
+                if paused:
                     tr.pause_clock()  # paused time does not use up a time budget
                     self._set_state("paused")
                     self._to_run_dir("write_progress", self.progress, force=True)
@@ -455,10 +463,7 @@ class TrainingRun(RunBase):
                         if self._state == "paused":
                             self._set_state_locked("running")
                     self._to_run_dir("write_progress", self.progress, force=True)
-                if self._anywhere(self._stop.is_set()):
-                    self._stop.set()
-                    outcome = "stopped"
-                    break
+                    continue  # a stop may have come while paused
                 compiles = tr.will_compile
                 if compiles:  # say so before a step that may take minutes
                     self._update_progress(None, t_start, rate)

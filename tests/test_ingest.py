@@ -226,11 +226,37 @@ class _KillsWorkers(torch.utils.data.Dataset):
         return np.full((H, W), i, np.uint8)
 
 
-def test_dead_worker_falls_back_to_this_process():
-    failed = "2 workers failed.*BrokenProcessPool.*rest in this process"
-    with pytest.warns(RuntimeWarning, match=failed):
+def test_an_item_that_kills_its_worker_is_skipped_and_never_read_here():
+    # A crash in a worker is a decoder's (a C library's) crash: read in this process, it
+    # would take the kernel down. The chunks in flight are read again one process each.
+    with pytest.warns(UserWarning, match="index 5.*decoder crashed the worker process"):
         data = as_images(_KillsWorkers(), num_workers=2)
-    np.testing.assert_array_equal(data.images[:, 0, 0, 0].numpy(), np.arange(24))
+    assert data.skipped == ("index 5",)
+    np.testing.assert_array_equal(data.images[:, 0, 0, 0].numpy(),
+                                  [i for i in range(24) if i != 5])
+
+
+def test_a_file_that_crashes_its_decoder_is_skipped_with_the_rest_read(tmp_path, monkeypatch):
+    parent = os.getpid()
+    real = ingest._decode_file
+
+    def crashing(path, size):
+        if "crash" in os.path.basename(path):
+            if os.getpid() == parent:
+                raise AssertionError("decoded in the ingest's own process")
+            os._exit(11)  # as a segfault in the decoder would
+        return real(path, size)
+
+    monkeypatch.setattr(ingest, "_decode_file", crashing)
+    paths = [_write(tmp_path / f"{i:02d}.png", i) for i in range(40)]
+    bad = tmp_path / "17_crash.png"
+    paths[17].rename(bad)
+    paths[17] = bad
+    with pytest.warns(UserWarning, match="17_crash.png"):
+        data = as_images([str(p) for p in paths], num_workers=2)
+    assert data.skipped == (str(bad),)
+    np.testing.assert_array_equal(data.images.numpy(),
+                                  _expected([i for i in range(40) if i != 17]))
 
 
 class _FailsInWorkers(torch.utils.data.Dataset):

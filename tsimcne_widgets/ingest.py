@@ -6,8 +6,11 @@
   preallocated uint8 ``(N, C, H, W)`` output, so memory stays at the size of the result plus
   the items in flight (a few chunks of already resized images);
 - with several workers, forked processes (threads where fork is missing) read chunks of
-  items and return small uint8 arrays; the main process writes them in input order; if the
-  pool fails, the rest is read in the main process;
+  items and return small uint8 arrays; the main process writes them in input order; if a
+  worker dies (a decoder crashed it), the chunks it may have held are read again one
+  process each, and an item whose own process dies is skipped: the main process never
+  decodes them, so a crash cannot take the kernel down; if the pool cannot run at all, the
+  rest is read in the main process;
 - unreadable items (corrupt, truncated, missing, not images) are skipped and named;
 - folders and lists of files can be cached on disk as ``.npy`` + JSON, keyed by the file
   list, sizes and modification times, and loaded memory-mapped.
@@ -33,6 +36,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -478,7 +482,45 @@ def _progress_bar(show: bool, total: int, name: str):
 
 
 class _PoolFailed(Exception):
-    """The worker pool itself failed (a worker died, a result could not be pickled...)."""
+    """The worker pool itself failed (it could not start, a result could not be pickled...)."""
+
+
+class _WorkerDied(Exception):
+    """A worker process died (a decoder crashed it) while ``spans`` were in flight."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        super().__init__(f"a worker died with {len(spans)} chunk(s) in flight")
+        self.spans = spans
+
+
+def _in_fresh_worker(source: _Source, start: int, stop: int) -> list:
+    """Items ``start:stop`` read by a new one-process pool; raises BrokenProcessPool if the
+    process dies."""
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker,
+                             initargs=(source,)) as pool:
+        results = pool.submit(_worker_chunk, start, stop).result()
+    # An error raised (not a crash): read here again for its traceback.
+    return source.read_chunk(start, stop) if isinstance(results, _Fatal) else results
+
+
+def _read_isolated(source: _Source, start: int, stop: int) -> list:
+    """Items ``start:stop`` after a worker died on one of them: the chunk in a process of its
+    own and, if that dies too, each item in its own; an item whose process dies is
+    unreadable. The ingest's own process never decodes them, so a crash cannot take it (and
+    the Jupyter kernel) down."""
+    try:
+        return _in_fresh_worker(source, start, stop)
+    except BrokenProcessPool:
+        pass
+    out = []
+    for i in range(start, stop):
+        try:
+            out += _in_fresh_worker(source, i, i + 1)
+        except BrokenProcessPool:
+            path = str(source.paths[i]) if source.paths is not None else None
+            out.append(_Unreadable(OSError("its decoder crashed the worker process"), path))
+    return out
 
 
 def _read(source: _Source, *, workers: int, show: bool, strict: bool,
@@ -493,9 +535,18 @@ def _read(source: _Source, *, workers: int, show: bool, strict: bool,
     workers = min(workers, len(chunks))
     bar: list = [None]  # the progress bar, made after any fork
     try:
-        if workers:
+        while workers and chunks:
             try:
                 _read_in_pool(source, writer, chunks, workers, show, bar, pool_kind)
+            except _WorkerDied as died:
+                # Read the chunks that were in flight one process each, then go on.
+                for start, stop in died.spans:
+                    for i, result in enumerate(_read_isolated(source, start, stop), start):
+                        writer.add(i, result)
+                    chunks.popleft()
+                    if bar[0] is not None:
+                        bar[0].update(stop - start)
+                continue
             except _PoolFailed as failed:
                 # Read the chunk that failed and the rest here.
                 exc = failed.__cause__
@@ -505,6 +556,7 @@ def _read(source: _Source, *, workers: int, show: bool, strict: bool,
                     RuntimeWarning,
                     stacklevel=4,
                 )
+            break
         if bar[0] is None:
             bar[0] = _progress_bar(show, n, source.name)
         while chunks:
@@ -544,13 +596,18 @@ def _read_in_pool(source: _Source, writer: _Writer, chunks: deque, workers: int,
         except Exception as exc:  # e.g. no fork from a daemonic process
             raise _PoolFailed() from exc
         # After the fork, so that tqdm's monitor thread is not copied into the workers.
-        bar[0] = _progress_bar(show, len(source), source.name)
+        if bar[0] is None:
+            bar[0] = _progress_bar(show, len(source), source.name)
+            if bar[0] is not None:
+                bar[0].update(len(source) - sum(b - a for a, b in chunks))
         while pending:
             span, fut = pending[0]
             try:
                 results = fut.result()
                 pending.popleft()
                 submit()
+            except BrokenProcessPool as exc:
+                raise _WorkerDied([sp for sp, _ in pending]) from exc
             except Exception as exc:
                 raise _PoolFailed() from exc
             if isinstance(results, _Fatal):

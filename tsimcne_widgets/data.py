@@ -18,19 +18,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .ingest import (
-    Ingested,
-    _channels_last,
-    _describe,
-    _resize,
-    _to_numpy,
-    _to_uint8,
-    check_options,
-    read_folder,
-    read_items,
-    skip_warning,
-)
+from .ingest import Ingested, check_options, read_folder, read_items, skip_warning
 from .labels import MAX_FLOAT_CLASSES, Labels, encode_labels
+from .pixels import _channels_last, _describe, _resize, _to_numpy, _to_uint8
 
 __all__ = ["ImageData", "as_images", "check_batch_size", "load_digits", "load_torchvision"]
 

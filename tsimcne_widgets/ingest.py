@@ -351,9 +351,8 @@ class _WorkerDied(Exception):
 def _in_fresh_worker(source: _Source, start: int, stop: int) -> list:
     """Items ``start:stop`` read by a new one-process pool; raises BrokenProcessPool if the
     process dies."""
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker,
-                             initargs=(source,)) as pool:
+    pool, _ = _make_pool(source, 1, "fork")
+    with pool:
         results = pool.submit(_worker_chunk, start, stop).result()
     # An error raised (not a crash): read here again for its traceback.
     return source.read_chunk(start, stop) if isinstance(results, _Fatal) else results

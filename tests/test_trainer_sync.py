@@ -46,6 +46,18 @@ def test_reading_losses_every_4_steps_trains_the_same_model(small_digits):
         assert infos4[j].loss == pytest.approx(mean, rel=1e-6)
 
 
+def test_epoch_mean_loss_counts_the_steps_read_back(small_digits):
+    X = small_digits[0][:120]  # 3 steps per epoch
+    _, tr = trainer_for(X, 2)
+    assert tr.epoch_mean_loss != tr.epoch_mean_loss  # NaN before any step
+    first = tr.step()
+    assert not first.synced and tr.epoch_mean_loss != tr.epoch_mean_loss
+    second = tr.step()  # reads back both
+    assert tr.epoch_mean_loss == pytest.approx(second.loss)
+    last = tr.step()  # the epoch's end: the whole epoch's, until the next step
+    assert last.epoch_end and tr.epoch_mean_loss == pytest.approx(last.epoch_loss)
+
+
 def test_a_non_finite_step_in_a_window_is_skipped_and_named_at_the_sync(digits):
     X = digits.images[:320].numpy()  # 10 steps per epoch
     est, tr = trainer_for(X, 4)

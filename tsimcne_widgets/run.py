@@ -113,7 +113,8 @@ class RunHooks:
     ----------
     trainer : Trainer
         Steps the schedule; the run attaches the images (``set_images``), calls
-        ``step`` and ``pause_clock`` and reads the position and ``schedule``.
+        ``step`` and ``pause_clock`` and reads the position, ``schedule`` and
+        ``epoch_mean_loss``.
     embed : callable
         ``embed(images)``: the model's output for uint8 images ``(N, C, H, W)``, as a
         float32 array ``(N, d)``, leaving the modules' train/eval modes as they were.
@@ -435,7 +436,6 @@ class TrainingRun(RunBase):
         snap_cost = 0.0
         rate = 0.0
         window_s, window_steps = 0.0, 0
-        epoch_losses: list[float] = []
         outcome = "finished"
         try:
             if self.snapshot_dir is not None:
@@ -479,8 +479,6 @@ class TrainingRun(RunBase):
                     rate = views if rate == 0 else 0.9 * rate + 0.1 * views
                     window_s, window_steps = 0.0, 0
                 hooks.on_step(info)
-                if info.synced:  # the mean of the steps read back since the last sync
-                    epoch_losses.append(info.loss)
                 self._update_progress(info, t_start, rate)
                 self._to_run_dir("write_progress", self.progress)  # at most about 1/s
                 if info.epoch_end:
@@ -489,8 +487,6 @@ class TrainingRun(RunBase):
                         "stage": info.stage + 1, "stage_name": tr.schedule[info.stage].name,
                         "epoch": info.epoch + 1, "loss": info.epoch_loss, "lr": info.lr,
                         "seconds": info.epoch_seconds, "step": tr.steps_done})
-                    mean_loss = info.epoch_loss
-                    epoch_losses = []
                     if self.checkpoint_every and (info.epoch + 1) % self.checkpoint_every == 0:
                         self._checkpoint()
                 # Snapshots: at every stage end, and every `snapshot_every` seconds while
@@ -501,8 +497,7 @@ class TrainingRun(RunBase):
                 if isinstance(self.snapshot_every, (int, float)) and self.snapshot_every > 0:
                     due = now - last_snap >= max(self.snapshot_every, 14 * snap_cost)
                 if info.stage_end or due:
-                    loss = mean_loss if info.epoch_end else float(np.mean(epoch_losses))
-                    self._snapshot(info.stage, info.epoch + 1, loss)
+                    self._snapshot(info.stage, info.epoch + 1, tr.epoch_mean_loss)
                     snap_cost = time.perf_counter() - now
                     last_snap = time.perf_counter()
                 if info.stage_end and not tr.done:

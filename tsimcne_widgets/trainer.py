@@ -103,6 +103,7 @@ class Trainer:
         self.configured_stage = -1
         self.last_finite_loss = float("nan")
         self._epoch_loss_sum = 0.0
+        self._epoch_losses_read = 0
         self._epoch_seconds = 0.0
         self.sync_every = 1 if torch.device(device).type == "cpu" else 16
         # Losses not read back yet: (stage, epoch, step_in_epoch, 0-d tensor) per step.
@@ -259,6 +260,7 @@ class Trainer:
             if self.dist is not None:  # the ranks must split the very same batches
                 self.dist.broadcast(self.perm)
             self._epoch_loss_sum = 0.0
+            self._epoch_losses_read = 0
             self._epoch_seconds = 0.0
         idx = self.perm[self.step_in_epoch * b:(self.step_in_epoch + 1) * b]
         if self.dist is not None:
@@ -357,7 +359,15 @@ class Trainer:
                 )
             self.last_finite_loss = value
             self._epoch_loss_sum += value
+            self._epoch_losses_read += 1
         self._last_loss = sum(values) / len(values)
+
+    @property
+    def epoch_mean_loss(self) -> float:
+        """Mean loss of the steps read back so far in the epoch under way (after its last
+        step, until the next one: the whole epoch's); NaN before the first."""
+        n = self._epoch_losses_read
+        return self._epoch_loss_sum / n if n else float("nan")
 
     def _augment_generator(self) -> torch.Generator:
         if self.dist is None:
@@ -414,6 +424,7 @@ class Trainer:
         self.generator.set_state(state["generator"])
         self.last_finite_loss = state["last_finite_loss"]
         self._epoch_loss_sum = state["epoch_loss_sum"]
+        self._epoch_losses_read = self.step_in_epoch  # saving read back every step taken
         self._epoch_seconds = state["epoch_seconds"]
         if "epochs" in state:  # a budget may have re-planned the stages
             self.set_epochs(state["epochs"], keep_done=False)

@@ -1,6 +1,7 @@
 """Time budgets: parsing, planning and the Trainer following a plan, on a fake clock."""
 
 import math
+import types
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import torch
 from torch import nn
 
 from tsimcne_widgets import Augmentations, TSimCNE
+from tsimcne_widgets import budget as budget_module
 from tsimcne_widgets.budget import MEASURE_STEPS, TimeBudget, parse_duration, plan_epochs
 from tsimcne_widgets.losses import get_loss
 from tsimcne_widgets.models import TSimCNEModel
@@ -183,8 +185,14 @@ def test_paused_time_does_not_count_and_state_round_trips():
     assert tr2.done and tr2.budget.used <= 60.0 + 1e-9
 
 
-def test_estimator_time_budget_validation_and_fit(small_digits):
+def test_estimator_time_budget_validation_and_fit(small_digits, monkeypatch):
     X, _ = small_digits
+    # A clock that advances a fixed 50 ms per read, so that the plan is the same on a
+    # busy CI machine as on an idle one (a real clock made stage 1 short when the
+    # first steps happened to be slow).
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(budget_module, "time",
+                        types.SimpleNamespace(perf_counter=lambda: next(ticks) * 0.05))
     with pytest.raises(ValueError, match="time_budget must be"):
         TSimCNE(backbone="small", time_budget="ten minutes").fit(X)
     est = TSimCNE(backbone="small", time_budget="3s", total_epochs=(2, 1, 1), batch_size=32,
@@ -194,6 +202,7 @@ def test_estimator_time_budget_validation_and_fit(small_digits):
     # The plan replaced the proportions' epochs, and history follows the plan.
     planned = [s.epochs for s in est.schedule_]
     assert len(est.history_) == sum(planned)
+    assert planned == [8, 3, 4]  # fixed by the fake clock
     assert planned[0] >= planned[2] >= 1
     assert est.embedding_.shape == (120, 2) and np.isfinite(est.embedding_).all()
 

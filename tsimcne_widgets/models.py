@@ -8,7 +8,6 @@ normalisation, the backbone and the projection head together.
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import nn
 
 __all__ = ["RESNETS", "build_backbone", "ProjectionHead", "TSimCNEModel", "SmallCNN", "FastCNN"]
@@ -75,6 +74,8 @@ class FastCNN(nn.Module):
 
 
 def _small_image_resnet(name: str, in_channels: int) -> tuple[nn.Module, int]:
+    import torchvision  # here: importing it costs about 2 s that 'fast' and 'small' skip
+
     net = getattr(torchvision.models, name)(weights=None)
     # t-SimCNE's change for small images: a 3x3 stride-1 stem and no max-pool.
     net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)

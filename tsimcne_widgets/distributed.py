@@ -48,7 +48,6 @@ What else changes with several processes:
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +57,26 @@ __all__ = ["DistContext", "check_setting", "context", "is_active", "is_main", "r
            "world_size", "local_device"]
 
 _ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+class _AllGather(torch.autograd.Function):
+    """Every rank's tensor, stacked, with gradients: the backward pass sums what all ranks
+    send back to each rank's part. (``torch.distributed.nn.functional.all_gather`` does the
+    same but is deprecated.) Uses only ``all_gather`` and ``all_reduce``, which Gloo and
+    NCCL both support."""
+
+    @staticmethod
+    def forward(ctx, z):
+        z = z.contiguous()
+        parts = [torch.empty_like(z) for _ in range(torch.distributed.get_world_size())]
+        torch.distributed.all_gather(parts, z)
+        return torch.stack(parts)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.contiguous()
+        torch.distributed.all_reduce(grad)
+        return grad[torch.distributed.get_rank()]
 
 
 def check_setting(value) -> None:
@@ -243,14 +262,9 @@ class DistContext:
             ``[a of rank 0, a of rank 1, ..., b of rank 0, b of rank 1, ...]``. Its backward
             pass sums the gradients that all ranks send to each rank's rows.
         """
-        from torch.distributed.nn.functional import all_gather
-
         b = z.shape[0] // 2
-        with warnings.catch_warnings():
-            # Deprecated in favour of a private API since torch 2.x; still correct.
-            warnings.simplefilter("ignore", FutureWarning)
-            parts = all_gather(z)
-        return torch.cat([p[:b] for p in parts] + [p[b:] for p in parts])
+        parts = _AllGather.apply(z)  # (world_size, 2 b, d)
+        return torch.cat([parts[:, :b].flatten(0, 1), parts[:, b:].flatten(0, 1)])
 
     def local_rows(self, b: int, device: torch.device) -> torch.Tensor:
         """Rows of :meth:`gather_views`' output that hold this rank's ``2 b`` views."""

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tsimcne_widgets import ingest, pixels
+from tsimcne_widgets import ingest, ingest_cache, pixels
 from tsimcne_widgets.data import ImageData, as_images
 
 # Non-square everywhere (H != W) so a swapped height/width cannot go unnoticed.
@@ -580,14 +580,14 @@ def test_cache_entry_without_metadata_is_not_used(tmp_path, monkeypatch):
     root, cache = tmp_path / "imgs", tmp_path / "cache"
     for i in range(3):
         _write(root / f"{i}.png", i)
-    atomic = ingest._atomic_write
+    atomic = ingest_cache.atomic_write
 
     def crash_on_json(path, write):
         if path.endswith(".json"):
             raise OSError("disk full")
         atomic(path, write)
 
-    monkeypatch.setattr(ingest, "_atomic_write", crash_on_json)
+    monkeypatch.setattr(ingest_cache, "atomic_write", crash_on_json)
     with pytest.warns(RuntimeWarning, match="Could not write the image cache .*disk full"):
         as_images(root, cache=cache)
     assert _cache_files(cache) == ["npy"]  # no temporary files left behind

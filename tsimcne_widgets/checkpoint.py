@@ -14,14 +14,13 @@ therefore resumes with any number of processes that divides its batch size, or i
 from __future__ import annotations
 
 import dataclasses
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ._atomic import atomic_write
 from ._setup import build
 from .augment import Augmentations
 from .trainer import Trainer
@@ -150,17 +149,7 @@ def _to_cpu(obj):
 
 
 def atomic_save(payload, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename it over
-    ``path``: a crash mid-write never leaves a broken file, and a failed write removes
-    its temporary file."""
+    """``torch.save`` through :func:`atomic_write`: a crash mid-write never leaves a broken
+    checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(payload, f))

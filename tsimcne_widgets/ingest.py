@@ -13,15 +13,14 @@
   rest is read in the main process;
 - unreadable items (corrupt, truncated, missing, not images) are skipped and named;
 - folders and lists of files can be cached on disk as ``.npy`` + JSON, keyed by the file
-  list, sizes and modification times, and loaded memory-mapped.
+  list, sizes and modification times, and loaded memory-mapped
+  (:mod:`tsimcne_widgets.ingest_cache`).
 
 One item becomes pixels in :mod:`tsimcne_widgets.pixels`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import multiprocessing
@@ -29,9 +28,7 @@ import numbers
 import os
 import pickle
 import sys
-import tempfile
 import warnings
-import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -40,10 +37,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import PIL
 import torch
 from PIL import Image
 
+from . import ingest_cache
 from .pixels import (
     _decode_file,
     _describe,
@@ -68,8 +65,6 @@ _CHUNK_FULL = 8
 _IN_FLIGHT_PER_WORKER = 3
 # Skipped items named in the warning; the rest are counted.
 MAX_NAMED_SKIPS = 10
-# Bump when decoding or resizing changes, so that older cache entries are read again.
-_CACHE_FORMAT = 1
 
 
 # --- sources ------------------------------------------------------------------------------------
@@ -609,161 +604,6 @@ def scan_folder(
     return loose, None, None, 0
 
 
-# --- cache --------------------------------------------------------------------------------------
-
-
-def _stat_line(path: str, shown: str) -> str:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return f"{shown}\0-\0-\n"
-    return f"{shown}\0{st.st_size}\0{st.st_mtime_ns}\n"
-
-
-def _cache_entry(cache: str, kind: str, root: str | None, files: Sequence[str],
-                 size: tuple[int, int] | None) -> tuple[str, str]:
-    """The entry's path stem in `cache` (one per folder or file list, and resize) and its
-    content key (the file list, sizes and modification times, and how they are decoded)."""
-    params = json.dumps({
-        "format": _CACHE_FORMAT, "kind": kind, "resize": size, "channels": "auto",
-        "pillow": PIL.__version__,
-    })
-    ident = hashlib.sha256(f"{params}\0{root}\0".encode())
-    key = hashlib.sha256(f"{params}\0".encode())
-    for f in files:
-        shown = f if root is None else os.path.relpath(f, root)
-        if root is None:
-            ident.update(f"{f}\n".encode())
-        key.update(_stat_line(f, shown).encode())
-    return os.path.join(cache, f"images-{ident.hexdigest()[:20]}"), key.hexdigest()
-
-
-def _crc32(arr: np.ndarray) -> int:
-    flat = arr.reshape(-1)
-    crc, step = 0, 1 << 24
-    for start in range(0, flat.size, step):
-        crc = zlib.crc32(flat[start : start + step], crc)
-    return crc
-
-
-def _atomic_write(path: str, write) -> None:
-    """Write a file through a temporary one in the same folder and :func:`os.replace`."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
-
-
-def _write_cache(stem: str, key: str, res: Ingested) -> None:
-    """Store `res`: the arrays first, the JSON (which makes the entry valid) last."""
-    images = res.images.numpy()
-    meta = {
-        "format": _CACHE_FORMAT,
-        "key": key,
-        "shape": list(images.shape),
-        "crc32": _crc32(images),
-        "n_items": res.n_items,
-        "kept": res.kept.tolist(),
-        "labels": res.labels is not None,
-        "class_names": None if res.class_names is None else list(res.class_names),
-        "files": list(res.files or ()),
-        "skipped": list(res.skipped),
-        "reasons": list(res.reasons),
-    }
-    _remove(stem + ".json")  # invalid while the arrays change
-    _atomic_write(stem + ".npy", lambda f: np.lib.format.write_array(f, images,
-                                                                     allow_pickle=False))
-    if res.labels is not None:
-        labels = np.asarray(res.labels, dtype=np.int64)
-        meta["labels_crc32"] = _crc32(labels)
-        _atomic_write(stem + ".labels.npy",
-                      lambda f: np.lib.format.write_array(f, labels, allow_pickle=False))
-    else:
-        _remove(stem + ".labels.npy")
-    _atomic_write(stem + ".json", lambda f: f.write(json.dumps(meta).encode()))
-
-
-class _Damaged(Exception):
-    pass
-
-
-def _check(cond: bool, what: str) -> None:
-    if not cond:
-        raise _Damaged(what)
-
-
-def _load_cache(stem: str, key: str, n_items: int) -> Ingested | None:
-    """The entry if it is complete, intact and made for `key`; None (and a warning if it is
-    damaged) otherwise."""
-    try:
-        with open(stem + ".json", "rb") as f:
-            text = f.read()
-    except FileNotFoundError:
-        return None
-    try:
-        meta = json.loads(text)
-        _check(isinstance(meta, dict), "the metadata is not a JSON object")
-        if meta.get("format") != _CACHE_FORMAT or meta.get("key") != key:
-            log.info("cache entry %s is for other files or settings; reading again", stem)
-            return None
-        images = np.load(stem + ".npy", mmap_mode="c", allow_pickle=False)
-        shape = tuple(meta["shape"])
-        _check(images.dtype == np.uint8 and images.shape == shape and images.ndim == 4
-               and images.shape[1] in (1, 3),
-               f"an array of {images.dtype} and shape {images.shape}, expected {shape}")
-        _check(_crc32(images) == meta["crc32"], "checksum mismatch")
-        n = shape[0]
-        kept = np.asarray(meta["kept"], dtype=np.int64)
-        _check(meta["n_items"] == n_items and kept.shape == (n,) and (n == 0 or (
-            kept[0] >= 0 and kept[-1] < n_items and bool(np.all(np.diff(kept) > 0)))),
-            "kept indices")
-        class_names = meta["class_names"]
-        labels = None
-        if meta["labels"]:
-            labels = np.load(stem + ".labels.npy", allow_pickle=False)
-            _check(labels.dtype == np.int64 and labels.shape == (n,), "labels shape")
-            _check(_crc32(labels) == meta["labels_crc32"], "labels checksum mismatch")
-            if class_names is not None:
-                _check(all(isinstance(c, str) for c in class_names), "class names")
-                _check(labels.size == 0 or (labels.min() >= 0
-                                            and labels.max() < len(class_names)), "labels")
-        reasons = meta["reasons"]
-        _check(isinstance(reasons, list) and len(reasons) == n_items - n
-               and all(isinstance(r, str) for r in reasons), "reasons")
-    except (_Damaged, OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-        warnings.warn(
-            f"The image cache entry {stem}.* is damaged ({exc}); reading the images again.",
-            RuntimeWarning,
-            stacklevel=5,
-        )
-        return None
-    return Ingested(
-        images=torch.from_numpy(images),  # copy-on-write memory map: writable, never written back
-        labels=labels,
-        class_names=None if class_names is None else tuple(class_names),
-        n_items=n_items,
-        kept=kept,
-        reasons=tuple(reasons),
-        from_cache=True,
-    )
-
-
 def _read_files(files: list[str], labels: list[int] | None, class_names: tuple[str, ...] | None,
                 *, name: str, size: tuple[int, int] | None, num_workers: int | None,
                 progress: bool | str, strict: bool, cache: str | None, kind: str,
@@ -773,8 +613,9 @@ def _read_files(files: list[str], labels: list[int] | None, class_names: tuple[s
     res = None
     if cache is not None:
         os.makedirs(cache, exist_ok=True)
-        stem, key = _cache_entry(cache, kind, root, key_files or files, size)
-        res = _load_cache(stem, key, len(files))
+        stem, key = ingest_cache.entry(cache, kind, root, key_files or files, size)
+        fields = ingest_cache.load(stem, key, len(files))
+        res = None if fields is None else Ingested(**fields, from_cache=True)
         if res is not None and strict and len(res.kept) < res.n_items:
             res = None  # strict=True raises about the unreadable files: read them again
         if res is not None:
@@ -790,7 +631,7 @@ def _read_files(files: list[str], labels: list[int] | None, class_names: tuple[s
         if stem is not None:
             res.files = tuple(files[i] for i in res.kept)
             try:
-                _write_cache(stem, key, res)
+                ingest_cache.write(stem, key, res)
             except OSError as exc:
                 warnings.warn(f"Could not write the image cache {stem}.*: {exc}",
                               RuntimeWarning, stacklevel=4)

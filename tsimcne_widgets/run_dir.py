@@ -74,6 +74,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._atomic import TEMP_NAME, atomic_write
 from .snapshots import Snapshot
 
 __all__ = ["FORMAT_VERSION", "COMMANDS", "RunDirWarning", "RunDirWriter", "RunDirReader",
@@ -88,7 +89,6 @@ COMMANDS = ("pause", "resume", "stop")
 _SNAPSHOT_RE = re.compile(r"snapshot-(\d+)\.npy")
 # A file a record may name: the layout's own .npy names, never a path elsewhere.
 _DATA_RE = re.compile(r"(snapshot-\d+|indices(-\d+)?)\.npy")
-_TMP_RE = re.compile(r"\.(.+)\.\d+\.tmp")  # _atomic_write's temporary names
 
 
 class RunDirWarning(UserWarning):
@@ -110,21 +110,6 @@ def _clean(value):
 
 def _dumps(record: dict) -> bytes:
     return (json.dumps(_clean(record), allow_nan=False, separators=(",", ":")) + "\n").encode()
-
-
-def _atomic_write(path: Path, write, fsync: bool = False) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _stage_record(stage) -> dict:
@@ -222,7 +207,7 @@ class RunDirWriter:
                 "batch_size": int(batch_size), "precision": str(precision),
                 "control": bool(control), "time": time.time(), **extra}
         data = json.dumps(_clean(meta), allow_nan=False, indent=1).encode()
-        _atomic_write(self.path / META, lambda f: f.write(data), self.fsync)
+        atomic_write(self.path / META, lambda f: f.write(data), fsync=self.fsync)
 
     def write_snapshot(self, snapshot: Snapshot) -> str:
         """Write ``snapshot``'s positions to the next ``snapshot-NNNNNN.npy``, then its
@@ -232,8 +217,8 @@ class RunDirWriter:
         if xy.ndim != 2 or xy.shape[1] != 2:
             raise ValueError(f"snapshot.xy must have shape (n, 2), got {xy.shape}.")
         indices = None if snapshot.indices is None else self._indices_file(snapshot.indices)
-        _atomic_write(self.path / name, lambda f: np.save(f, xy, allow_pickle=False),
-                      self.fsync)
+        atomic_write(self.path / name, lambda f: np.save(f, xy, allow_pickle=False),
+                     fsync=self.fsync)
         self._seq += 1
         self._append({"type": "snapshot", "file": name, "stage": int(snapshot.stage),
                       "epoch": int(snapshot.epoch), "step": int(snapshot.step),
@@ -330,8 +315,8 @@ class RunDirWriter:
                 return name
         name = INDICES if not (self.path / INDICES).exists() else (
             f"indices-{self._seq:06d}.npy")
-        _atomic_write(self.path / name, lambda f: np.save(f, indices, allow_pickle=False),
-                      self.fsync)
+        atomic_write(self.path / name, lambda f: np.save(f, indices, allow_pickle=False),
+                     fsync=self.fsync)
         self._indices.append((indices, name))
         return name
 
@@ -340,7 +325,7 @@ class RunDirWriter:
         for name in (INDEX, META, CONTROL):
             (self.path / name).unlink(missing_ok=True)
         for p in self.path.iterdir():
-            tmp = _TMP_RE.fullmatch(p.name)  # left by a crash between write and rename
+            tmp = TEMP_NAME.fullmatch(p.name)  # left by a crash between write and rename
             name = tmp.group(1) if tmp else p.name
             if _DATA_RE.fullmatch(name) or (tmp and name in (META, CONTROL)):
                 p.unlink(missing_ok=True)
@@ -373,7 +358,7 @@ def write_control(path, command: str) -> None:
     except (OSError, ValueError, TypeError, AttributeError):
         pass
     data = json.dumps({"command": command, "seq": seq, "time": time.time()}).encode()
-    _atomic_write(path / CONTROL, lambda f: f.write(data))
+    atomic_write(path / CONTROL, lambda f: f.write(data), fsync=False)
 
 
 def read_meta(path) -> dict | None:

@@ -167,12 +167,34 @@ def test_custom_backbone_module(small_digits):
         ({"augmentations": 3}, TypeError, "augmentations must be"),
         ({"random_state": "x"}, TypeError, "random_state must be"),
         ({"total_epochs": (1, 1)}, ValueError, "total_epochs"),
+        ({"dof": 0}, ValueError, "dof must be a positive finite number"),
+        ({"dof": "heavy"}, ValueError, "dof must be a positive finite number"),
+        ({"dof": 0.5, "metric": "cosine"}, ValueError, "dof applies to metric='euclidean'"),
     ],
 )
 def test_parameter_errors_are_raised_in_fit(small_digits, kwargs, exc, match):
     X, _ = small_digits
     with pytest.raises(exc, match=match):
         fast(**kwargs).fit(X)
+
+
+def test_dof_reaches_the_loss_of_the_map_stages_only(small_digits, monkeypatch):
+    from tsimcne_widgets import losses
+
+    X, _ = small_digits
+    seen = set()
+    real = losses.cauchy_infonce
+
+    def spy(z, rows=None, dof=1.0):
+        seen.add((z.shape[1], dof))
+        return real(z, rows, dof)
+
+    monkeypatch.setattr(losses, "cauchy_infonce", spy)
+    est = fast(total_epochs=(1, 1, 1), dof=0.5).fit(X)
+    assert est.get_params()["dof"] == 0.5
+    assert [st.dof for st in est.schedule_] == [1.0, 0.5, 0.5]
+    assert seen == {(128, 1.0), (2, 0.5)}
+    assert np.isfinite(est.embedding_).all()
 
 
 def test_transform_errors(small_digits):

@@ -73,3 +73,31 @@ def test_get_loss():
     assert float(get_loss("cosine", 0.2)(z)) == pytest.approx(float(cosine_infonce(z, 0.2)))
     with pytest.raises(ValueError, match="metric must be 'euclidean' or 'cosine'"):
         get_loss("manhattan")
+
+
+def heavy(dof):
+    def f(a, b):
+        return float((1.0 + ((a - b) ** 2).sum() / dof) ** -dof)
+    return f
+
+
+@pytest.mark.parametrize("dof", [0.5, 2.0])
+def test_heavy_tailed_kernel_matches_naive(dof):
+    g = torch.Generator().manual_seed(7)
+    z = torch.randn(16, 2, generator=g) * 3
+    assert float(cauchy_infonce(z, dof=dof)) == pytest.approx(naive_loss(z, heavy(dof)),
+                                                              rel=1e-5)
+    # Partial losses over disjoint anchors still add up to the full loss.
+    rows = torch.arange(16)
+    parts = cauchy_infonce(z, rows[:5], dof=dof) + cauchy_infonce(z, rows[5:], dof=dof)
+    assert float(parts) == pytest.approx(float(cauchy_infonce(z, dof=dof)), rel=1e-5)
+
+
+def test_dof_one_is_the_cauchy_kernel_and_cosine_has_none():
+    z = torch.randn(8, 2, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(cauchy_infonce(z, dof=1.0), cauchy_infonce(z))
+    assert float(cauchy_infonce(z, dof=0.5)) != pytest.approx(float(cauchy_infonce(z)))
+    cos = get_loss("cosine")
+    assert torch.equal(cos(z, dof=1.0), cos(z))
+    with pytest.raises(ValueError, match="cosine loss has no kernel"):
+        cos(z, dof=0.5)

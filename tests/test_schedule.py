@@ -19,6 +19,14 @@ def test_single_int_is_one_stage_straight_to_2d():
     assert (st.epochs, st.out_dim, st.trains, st.warmup_epochs) == (7, 2, "all", 7)
 
 
+def test_dof_applies_to_the_stages_that_train_the_map():
+    s = make_schedule((3, 1, 2), lr=0.1, dof=0.5)
+    assert [st.dof for st in s] == [1.0, 0.5, 0.5]  # stage 1 keeps the Cauchy kernel
+    assert [st.dof for st in make_schedule((3, 1, 2), lr=0.1)] == [1.0, 1.0, 1.0]
+    (st,) = make_schedule(4, lr=0.1, dof=0.3)
+    assert st.dof == 0.3
+
+
 def test_warmup_is_clamped_and_zero_epoch_stages_skipped():
     s = make_schedule((3, 0, 2), lr=0.1, warmup_epochs=(10, 0, 10))
     assert [st.epochs for st in s] == [3, 2]
@@ -57,6 +65,9 @@ def test_no_step_at_zero_learning_rate(epochs, warmup):
         ({"warmup_epochs": (1, 2)}, ValueError, "warmup_epochs"),
         ({"lr": 0}, ValueError, "lr must be a positive"),
         ({"lr": float("nan")}, ValueError, "lr must be a positive"),
+        ({"dof": 0}, ValueError, "dof must be a positive finite number"),
+        ({"dof": float("inf")}, ValueError, "dof must be a positive finite number"),
+        ({"dof": True}, ValueError, "dof must be a positive finite number"),
     ],
 )
 def test_schedule_errors(kwargs, exc, match):

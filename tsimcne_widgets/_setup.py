@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import numbers
 
 import numpy as np
@@ -61,6 +62,13 @@ def check_params(est) -> None:
     get_loss(est.metric)
     if not (isinstance(est.temperature, numbers.Real) and est.temperature > 0):
         raise ValueError(f"temperature must be a positive number, got {est.temperature!r}.")
+    if isinstance(est.dof, bool) or not (isinstance(est.dof, numbers.Real) and est.dof > 0
+                                         and math.isfinite(est.dof)):
+        raise ValueError(
+            f"dof must be a positive finite number (1 is the Cauchy kernel), got {est.dof!r}.")
+    if est.metric == "cosine" and est.dof != 1:
+        raise ValueError(f"dof applies to metric='euclidean' only (the cosine loss has no "
+                         f"kernel); got dof={est.dof!r} with metric='cosine'.")
     if not (isinstance(est.momentum, numbers.Real) and 0 <= est.momentum < 1):
         raise ValueError(f"momentum must be in [0, 1), got {est.momentum!r}.")
     if not (isinstance(est.weight_decay, numbers.Real) and est.weight_decay >= 0):
@@ -204,7 +212,7 @@ def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augm
     # of them.
     lr = 0.03 * batch_size / 256 if est.lr == "auto" else est.lr
     est.schedule_ = make_schedule(est.total_epochs, lr, est.warmup_epochs, est.projection_dim,
-                                  est.out_dim)
+                                  est.out_dim, est.dof)
     est.n_channels_ = n_channels
     est.image_shape_ = tuple(image_shape)
     # 'auto' resolves by device: a checkpoint passes what it was trained with.

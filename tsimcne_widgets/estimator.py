@@ -68,6 +68,9 @@ class TSimCNE(BaseEstimator):
         'euclidean' is t-SimCNE's Cauchy-kernel InfoNCE; 'cosine' is SimCLR's.
     temperature : float, default=0.5
         Temperature of the cosine loss.
+    dof : float, default=1.0
+        Kernel ``(1 + d^2 / dof)^-dof`` of the map's stages (stage 1 keeps 1, t-SimCNE's
+        Cauchy kernel); below 1, heavier tails separate clusters more (Kobak et al., 2019).
     projection_dim : int, default=128
         Output dimension in stage 1.
     out_dim : int, default=2
@@ -153,7 +156,7 @@ class TSimCNE(BaseEstimator):
 
     def __init__(self, backbone="auto", *, feature_dim=None, total_epochs=(1000, 50, 450),
                  time_budget=None, batch_size=512, lr="auto", warmup_epochs=(10, 0, 10),
-                 metric="euclidean", temperature=0.5, projection_dim=128, out_dim=2,
+                 metric="euclidean", temperature=0.5, dof=1.0, projection_dim=128, out_dim=2,
                  augmentations=None, momentum=0.9, weight_decay=5e-4, clip_value=4.0, device="auto",
                  mixed_precision="auto", n_threads="auto", inference_batch_size=1024,
                  random_state=None, verbose="auto", distributed="auto", torch_compile=False):
@@ -166,6 +169,7 @@ class TSimCNE(BaseEstimator):
         self.warmup_epochs = warmup_epochs
         self.metric = metric
         self.temperature = temperature
+        self.dof = dof
         self.projection_dim = projection_dim
         self.out_dim = out_dim
         self.augmentations = augmentations

@@ -35,7 +35,8 @@ def _infonce_from_logits(logits: torch.Tensor, rows: torch.Tensor | None = None)
     return terms.mean() if full else terms.sum() / n
 
 
-def cauchy_infonce(z: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+def cauchy_infonce(z: torch.Tensor, rows: torch.Tensor | None = None,
+                   dof: float = 1.0) -> torch.Tensor:
     """t-SimCNE loss: InfoNCE with the Cauchy kernel ``q = 1 / (1 + ||a - b||^2)``.
 
     Parameters
@@ -44,6 +45,10 @@ def cauchy_infonce(z: torch.Tensor, rows: torch.Tensor | None = None) -> torch.T
         Embeddings of the two views, first all first views then all second views.
     rows : torch.Tensor of int, optional
         Compute only these anchors' terms, summed and divided by 2B.
+    dof : float, default=1.0
+        Degrees of freedom ``a`` of the heavy-tailed kernel
+        ``q = (1 + ||a - b||^2 / a)^-a`` (Kobak et al., 2019); 1 is the Cauchy kernel,
+        smaller values have heavier tails and separate clusters more.
 
     Returns
     -------
@@ -55,7 +60,9 @@ def cauchy_infonce(z: torch.Tensor, rows: torch.Tensor | None = None) -> torch.T
     a, sq_a = (z, sq) if rows is None else (z[rows], sq[rows])
     # ||a-b||^2 via the Gram matrix; clamp tiny negatives from cancellation.
     d2 = (sq_a[:, None] + sq[None, :] - 2.0 * (a @ z.T)).clamp_min(0.0)
-    return _infonce_from_logits(-torch.log1p(d2), rows)
+    if dof == 1:
+        return _infonce_from_logits(-torch.log1p(d2), rows)
+    return _infonce_from_logits(-dof * torch.log1p(d2 / dof), rows)
 
 
 def cosine_infonce(z: torch.Tensor, temperature: float = 0.5,
@@ -83,10 +90,17 @@ def cosine_infonce(z: torch.Tensor, temperature: float = 0.5,
 
 
 def get_loss(metric: str, temperature: float = 0.5):
-    """Return the loss function ``loss(z, rows=None)`` for ``metric`` ('euclidean' or
-    'cosine')."""
+    """Return the loss function ``loss(z, rows=None, dof=1.0)`` for ``metric``
+    ('euclidean' or 'cosine'; the cosine loss has no kernel, so it accepts only
+    ``dof=1``)."""
     if metric == "euclidean":
         return cauchy_infonce
+
     if metric == "cosine":
-        return lambda z, rows=None: cosine_infonce(z, temperature, rows)
+        def cosine(z, rows=None, dof=1.0):
+            if dof != 1:
+                raise ValueError(f"the cosine loss has no kernel dof, got dof={dof!r}.")
+            return cosine_infonce(z, temperature, rows)
+
+        return cosine
     raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}.")

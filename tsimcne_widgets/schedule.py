@@ -35,6 +35,8 @@ class Stage:
         layer of the head and freezes everything else.
     name : str
         Human-readable stage name.
+    dof : float
+        Degrees of freedom of the Euclidean loss's kernel in this stage (1: Cauchy).
     """
 
     epochs: int
@@ -43,6 +45,7 @@ class Stage:
     out_dim: int
     trains: str
     name: str
+    dof: float = 1.0
 
 
 def _as_int_tuple(value, name: str) -> tuple[int, ...]:
@@ -63,6 +66,7 @@ def make_schedule(
     warmup_epochs=(10, 0, 10),
     projection_dim: int = 128,
     out_dim: int = 2,
+    dof: float = 1.0,
 ) -> list[Stage]:
     """Build the list of stages.
 
@@ -119,17 +123,23 @@ def make_schedule(
             f"lr must be a positive finite number or one per stage ({len(epochs)}), "
             f"got {lr!r}."
         )
+    if isinstance(dof, bool) or not (isinstance(dof, (int, float)) and 0 < dof
+                                      and math.isfinite(dof)):
+        raise ValueError(f"dof must be a positive finite number (1 is the Cauchy kernel), "
+                         f"got {dof!r}.")
+    dof = float(dof)
     if len(epochs) == 1:
         return [Stage(epochs[0], float(rates[0]), min(warm[0], epochs[0]), out_dim, "all",
-                      "train")]
+                      "train", dof)]
     specs = [
-        (projection_dim, "all", rates[0]),
-        (out_dim, "last", rates[1]),
-        (out_dim, "all", rates[2]),
+        (projection_dim, "all", rates[0], 1.0),
+        (out_dim, "last", rates[1], dof),
+        (out_dim, "all", rates[2], dof),
     ]
     return [
-        Stage(e, float(stage_lr), min(w, e), dim, trains, STAGE_NAMES[i])
-        for i, (e, w, (dim, trains, stage_lr)) in enumerate(zip(epochs, warm, specs, strict=True))
+        Stage(e, float(stage_lr), min(w, e), dim, trains, STAGE_NAMES[i], stage_dof)
+        for i, (e, w, (dim, trains, stage_lr, stage_dof))
+        in enumerate(zip(epochs, warm, specs, strict=True))
         if e > 0
     ]
 

@@ -9,6 +9,7 @@ batch in one of several processes (see :mod:`tsimcne_widgets.distributed`).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, replace
@@ -280,11 +281,12 @@ class Trainer:
         buffers = [b.detach().clone() for b in self.model.buffers()]
         with autocast(self.device, self.amp):
             z = self._train_model()(views)
+        loss_fn = self.loss_fn if st.dof == 1 else functools.partial(self.loss_fn, dof=st.dof)
         if self.dist is None:
-            loss = self.loss_fn(z)
+            loss = loss_fn(z)
             value = loss.detach().float()
         else:  # this rank's share, against the global batch; the value is the global loss
-            loss, loss_value = self.dist.contrastive_loss(self.loss_fn, z)
+            loss, loss_value = self.dist.contrastive_loss(loss_fn, z)
             value = torch.tensor(loss_value, device=self.device)
         finite = torch.isfinite(value)
         self.optimizer.zero_grad(set_to_none=True)

@@ -1,10 +1,11 @@
 """t-SimCNE on a Fashion-MNIST subset (or the digits) with a time budget, beside pixel t-SNE.
 
 Each configuration is a JSON object of ``TSimCNE`` parameters (``augmentations`` as a dict)
-plus an optional ``"name"``; every one runs for every seed, and pixel t-SNE (openTSNE
-defaults on PCA-50 of the pixels) runs once on the same images as the anchor. Prints one
-line per run and a summary per configuration (mean and spread over the seeds), and appends
-them to ``--out``. Needs the Fashion-MNIST cache (``tsimcne-widgets fetch fashion-mnist``).
+plus an optional ``"name"`` and ``"resize"`` (a side length: train and embed downsampled
+images). Every one runs for every seed, and pixel t-SNE (openTSNE defaults on PCA-50 of the
+pixels) runs once on the same images as the anchor. Prints one line per run and a summary
+per configuration (mean and spread over the seeds), and appends them to ``--out``. Needs
+the Fashion-MNIST cache (``tsimcne-widgets fetch fashion-mnist``).
 
     python bench/fashion_recipe.py --subset 10000 --seeds 0,1,2 \\
         --config '{"name": "cpu recipe", "time_budget": "10min"}'
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from train_throughput import cpu_name
 
-from tsimcne_widgets import TSimCNE, load_digits, load_fashion_mnist
+from tsimcne_widgets import TSimCNE, as_images, load_digits, load_fashion_mnist
 from tsimcne_widgets.baselines import embed, pixel_features
 from tsimcne_widgets.metrics import knn_accuracy
 from tsimcne_widgets.recipes import cpu_recipe, digits_recipe
@@ -40,6 +41,9 @@ def run_config(config: dict, data, seed: int, recipe: dict, tsne_features: bool)
     params = dict(config)
     name = params.pop("name", json.dumps(config))
     aug = params.pop("augmentations", None)
+    resize = params.pop("resize", None)  # train and embed at a lower resolution
+    if resize is not None:
+        data = as_images(data, resize=resize)
     recipe = dict(recipe)
     if aug is not None:
         recipe["augmentations"] = {**recipe["augmentations"], **aug}

@@ -1,0 +1,61 @@
+"""How the 2D map's kNN accuracy grows during one long time-budget run (where it plateaus).
+
+Trains ``cpu_recipe()`` (overridable with ``--config``) on a Fashion-MNIST subset as a
+background run with a snapshot at every epoch end, then scores every 2D snapshot with the
+protocol of the quality goals and prints one line per epoch: stage, epoch, minutes of
+run time, 2D kNN. Snapshots cost run time, so the final line also gives the epochs run.
+
+    python bench/fashion_curve.py --subset 10000 --budget 30min --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+from train_throughput import cpu_name
+
+from tsimcne_widgets import TSimCNE, as_images, load_fashion_mnist
+from tsimcne_widgets.metrics import knn_accuracy
+from tsimcne_widgets.recipes import cpu_recipe
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--subset", type=int, default=10000)
+    p.add_argument("--budget", default="30min")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resize", type=int, default=None)
+    p.add_argument("--config", default="{}", help="JSON overrides of cpu_recipe()")
+    args = p.parse_args()
+    data = load_fashion_mnist(subset=args.subset, random_state=0)
+    if args.resize:
+        data = as_images(data, resize=args.resize)
+    params = cpu_recipe(time_budget=args.budget, **json.loads(args.config))
+    print(f"# {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"Fashion-MNIST subset {args.subset}, {tuple(data.image_shape)}; budget "
+          f"{args.budget}; seed {args.seed}; overrides {args.config}", flush=True)
+    est = TSimCNE(**params, random_state=args.seed, verbose=False)
+    t0 = time.time()
+    run = est.start(data, snapshot_every="epoch", max_snapshots=10_000)
+    run.wait()
+    seconds = time.time() - t0
+    for s in run.snapshots:
+        if s.kind != "embedding":
+            continue
+        acc = knn_accuracy(s.xy, data.labels, k=15, random_state=0)
+        print(f"stage {s.stage} epoch {s.epoch:3d}  {(s.time - t0) / 60:5.1f} min  "
+              f"2D kNN {acc:.3f}", flush=True)
+    Z = est.transform(data)
+    H = est.backbone_features(data)
+    print(json.dumps({
+        "seconds": round(seconds, 1), "epochs": [st.epochs for st in est.schedule_],
+        "knn_2d": round(knn_accuracy(Z, data.labels, k=15, random_state=0), 4),
+        "knn_features": round(knn_accuracy(H, data.labels, k=15, random_state=0), 4),
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -162,6 +162,25 @@ def test_trainer_replans_when_throughput_drifts():
     assert sum(s.epochs for s in tr.schedule) < sum(s.epochs for s in tr_steady.schedule)
 
 
+def test_work_once_per_epoch_is_planned_for_when_epochs_are_long():
+    # 125 steps per epoch (more than the 64-step window), 0.1 s each, and 3 s of work
+    # between epochs (a snapshot at every epoch end): an epoch really costs 15.5 s.
+    clock = FakeClock()
+    budget = TimeBudget(120, (10, 2, 6), clock=clock)
+    tr = _trainer(budget, n=2000)
+    assert tr.steps_per_epoch == 125
+    first = True
+    while not tr.done:
+        if tr.step_in_epoch == 0 and not first:
+            clock.t += 3.0
+        first = False
+        clock.t += 0.1
+        tr.step()
+    tr.pause_clock()
+    assert budget.secs_per_step()[2] == pytest.approx((124 * 0.1 + 3.1) / 125)
+    assert 120.0 - 2 * 15.5 < budget.used <= 120.0
+
+
 def test_paused_time_does_not_count_and_state_round_trips():
     clock = FakeClock()
     budget = TimeBudget(60, (10, 2, 6), clock=clock)

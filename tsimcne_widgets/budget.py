@@ -30,6 +30,8 @@ MEASURE_STEPS = 3
 # Until it has run, a stage that trains only the last layer is assumed to cost this share
 # of a full step: the backbone's backward pass is skipped.
 READOUT_COST = 0.4
+# Steps averaged per stage: at least this many, and at least one epoch, so that work done
+# once per epoch (a snapshot at every epoch end) is part of the expected step time.
 _WINDOW = 64
 
 
@@ -140,6 +142,7 @@ class TimeBudget:
         self._mark: float | None = None  # end of the last timed step
         self._timings = [deque(maxlen=_WINDOW) for _ in self.proportions]
         self._skip_next = True
+        self._epoch_steps = 0  # steps per epoch, as of the last plan
         self.planned = False
 
     # -- the clock ----------------------------------------------------------------------
@@ -192,11 +195,19 @@ class TimeBudget:
             return None
         ref = max(range(len(measured)), key=lambda i: counts[i])
         unit = measured[ref] / self.costs[ref]
-        return [unit * c if m is None else m for m, c in zip(measured, self.costs, strict=True)]
+        # A stage timed for less than an epoch has not yet paid its once-per-epoch work
+        # (its first step, after the stage change, is not timed): until it has, it is
+        # assumed to cost at least what the reference stage's timings imply.
+        return [unit * c if m is None
+                else max(m, unit * c) if i != ref and n < self._epoch_steps else m
+                for i, (m, c, n) in enumerate(zip(measured, self.costs, counts, strict=True))]
 
     def plan(self, steps_per_epoch: int, stage: int, epochs_done: int, steps_done: int,
              planned: Sequence[int]) -> list[int] | None:
         """A new plan from the current timings, or None while still measuring."""
+        self._epoch_steps = steps_per_epoch
+        if steps_per_epoch > self._timings[0].maxlen:
+            self._timings = [deque(t, maxlen=steps_per_epoch) for t in self._timings]
         rates = self.secs_per_step()
         if rates is None:
             return None
@@ -213,6 +224,7 @@ class TimeBudget:
         self.seconds = float(state["seconds"])
         self.used = float(state["used"])
         self.planned = bool(state["planned"])
-        for dq, values in zip(self._timings, state["timings"], strict=False):
-            dq.clear()
-            dq.extend(float(v) for v in values)
+        saved = [[float(v) for v in values] for values in state["timings"]]
+        size = max([_WINDOW, *map(len, saved)])
+        saved += [[]] * (len(self._timings) - len(saved))
+        self._timings = [deque(values, maxlen=size) for values in saved[:len(self._timings)]]

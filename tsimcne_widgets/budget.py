@@ -225,6 +225,7 @@ class TimeBudget:
         self.used = float(state["used"])
         self.planned = bool(state["planned"])
         saved = [[float(v) for v in values] for values in state["timings"]]
-        size = max([_WINDOW, *map(len, saved)])
-        saved += [[]] * (len(self._timings) - len(saved))
-        self._timings = [deque(values, maxlen=size) for values in saved[:len(self._timings)]]
+        size = max([_WINDOW, *map(len, saved)])  # keep a window widened to an epoch
+        self._timings = [deque(maxlen=size) for _ in self.proportions]
+        for dq, values in zip(self._timings, saved, strict=False):
+            dq.extend(values)

@@ -160,7 +160,7 @@ def test_jpeg_draft_decoding_is_close(tmp_path):
     fast = as_images([path, path], resize=(24, 32)).images[0].int()
     with Image.open(path) as img:
         full = torch.from_numpy(np.asarray(img.convert("RGB")).transpose(2, 0, 1).copy())
-    slow = pixels._resize(full[None], (24, 32))[0].int()
+    slow = pixels.resize_images(full[None], (24, 32))[0].int()
     assert (fast - slow).abs().max() <= 6
 
 

@@ -23,6 +23,7 @@ from .augment import Augmentations
 from .budget import READOUT_COST, TimeBudget, parse_duration
 from .losses import get_loss
 from .models import TSimCNEModel, build_backbone
+from .pixels import check_size, resize_images
 from .schedule import make_schedule
 from .trainer import Trainer
 
@@ -73,6 +74,7 @@ def check_params(est) -> None:
         raise ValueError(f"clip_value must be a positive number, got {est.clip_value!r}.")
     if est.time_budget is not None:
         parse_duration(est.time_budget, "time_budget")
+    check_size(est.input_size, "input_size")
     if not (est.verbose == "auto" or isinstance(est.verbose, bool)):
         raise ValueError(f"verbose must be True, False or 'auto', got {est.verbose!r}.")
     distributed.check_setting(est.distributed)
@@ -211,16 +213,20 @@ def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augm
                                   est.out_dim, est.dof)
     est.n_channels_ = n_channels
     est.image_shape_ = tuple(image_shape)
+    input_size = check_size(est.input_size, "input_size")
     # 'auto' resolves by device: a checkpoint passes what it was trained with.
     est.backbone_ = (backbone if backbone is not None
-                    else resolve_backbone(est.backbone, est.device_, est.image_shape_))
+                    else resolve_backbone(est.backbone, est.device_, _seen_shape(est)))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net, est.feature_dim_ = build_backbone(est.backbone_, n_channels, est.feature_dim)
         model = TSimCNEModel(net, est.feature_dim_,
-                             head_dim or est.schedule_[0].out_dim, n_channels)
+                             head_dim or est.schedule_[0].out_dim, n_channels, input_size)
     est.model_ = model.to(est.device_, memory_format=torch.channels_last)
     if images is not None:
+        # The statistics of what the backbone sees: resizing smooths, so the std drops.
+        if input_size is not None and tuple(images.shape[-2:]) != input_size:
+            images = resize_images(images.cpu(), input_size)
         mean, std = channel_stats(images)
         est.model_.mean.copy_(mean.view_as(est.model_.mean))
         est.model_.std.copy_(std.view_as(est.model_.std))
@@ -244,13 +250,18 @@ def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augm
     return trainer
 
 
+def _seen_shape(est) -> tuple[int, int]:
+    """The (height, width) the backbone trains on: ``input_size``, else the images'."""
+    return check_size(est.input_size, "input_size") or est.image_shape_
+
+
 def _choose_precision(est, batch_size: int, dist=None) -> None:
     """Set ``amp_`` and ``precision_``. With 'auto' on a device that supports bf16, time
     both precisions on a copy of the model (once per process and setting); several
     processes all take rank 0's choice."""
     est.precision_timings_ = None
     if est.mixed_precision == "auto" and est.amp_:
-        key = (str(est.device_), str(est.backbone_), est.n_channels_, est.image_shape_,
+        key = (str(est.device_), str(est.backbone_), est.n_channels_, _seen_shape(est),
                batch_size)
         est.amp_, est.precision_timings_ = measure_precision(
             _probe_step(est), key, 2 * batch_size)
@@ -262,7 +273,7 @@ def _choose_precision(est, batch_size: int, dist=None) -> None:
 def _probe_step(est):
     """A forward+backward pass of a copy of the model, for ``measure_precision``."""
     loss_fn = get_loss(est.metric, est.temperature)
-    device, shape = est.device_, (est.n_channels_, *est.image_shape_)
+    device, shape = est.device_, (est.n_channels_, *_seen_shape(est))
     source = est.model_
     copies = []  # made on the first call: a cached answer needs no copy
 

@@ -20,7 +20,7 @@ import torch
 
 from .ingest import Ingested, check_options, read_folder, read_items, skip_warning
 from .labels import MAX_FLOAT_CLASSES, Labels, encode_labels
-from .pixels import _channels_last, _describe, _resize, _to_numpy, _to_uint8
+from .pixels import _channels_last, _describe, _to_numpy, _to_uint8, check_size, resize_images
 
 __all__ = ["ImageData", "as_images", "check_batch_size", "load_digits", "load_torchvision"]
 
@@ -247,7 +247,7 @@ def as_images(
     FileNotFoundError
         If `X` is a str or path that is not an existing folder.
     """
-    size = _check_resize(resize)
+    size = check_size(resize, "resize")
     num_workers, progress, cache, strict = check_options(num_workers, progress, cache, strict)
     reading = {"name": name, "size": size, "num_workers": num_workers, "progress": progress,
                "strict": strict, "cache": cache}
@@ -313,7 +313,7 @@ def as_images(
     if images.shape[2] == 0 or images.shape[3] == 0:
         raise ValueError(f"{name} has empty images of size {tuple(images.shape[2:])}.")
     if size is not None and tuple(images.shape[2:]) != size:
-        images = _resize(images, size)
+        images = resize_images(images, size)
     codes, names = _encode_labels(labels, n, class_names)
     return ImageData(images.contiguous(), codes, names, skipped, files)
 
@@ -527,23 +527,6 @@ def _array_to_nchw(arr: np.ndarray, name: str) -> np.ndarray:
     arr = np.ascontiguousarray(arr)
     # torch.from_numpy warns on read-only arrays (e.g. memory maps).
     return arr if arr.flags.writeable else arr.copy()
-
-
-def _check_resize(resize: Any) -> tuple[int, int] | None:
-    if resize is None:
-        return None
-    size = (resize, resize) if isinstance(resize, numbers.Integral) else resize
-    if (
-        isinstance(size, tuple | list)
-        and len(size) == 2
-        and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in size)
-        and min(size) >= 1
-    ):
-        return int(size[0]), int(size[1])
-    raise ValueError(
-        f"resize must be None, a positive int or a (height, width) pair of positive ints, "
-        f"got {resize!r}."
-    )
 
 
 # --- labels -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ normalisation, the backbone and the projection head together.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["RESNETS", "build_backbone", "ProjectionHead", "TSimCNEModel", "SmallCNN", "FastCNN"]
@@ -142,17 +143,26 @@ class ProjectionHead(nn.Module):
 
 
 class TSimCNEModel(nn.Module):
-    """Normalise, embed with the backbone, project with the head."""
+    """Resize, normalise, embed with the backbone, project with the head.
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, out_dim: int, in_channels: int):
+    ``input_size`` (height, width), if given, is the resolution the backbone sees: images
+    of another size are resized to it (antialiased bilinear) on the way in, so that
+    inference takes the images at the size they were given.
+    """
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, out_dim: int, in_channels: int,
+                 input_size: tuple[int, int] | None = None):
         super().__init__()
         self.register_buffer("mean", torch.zeros(1, in_channels, 1, 1))
         self.register_buffer("std", torch.ones(1, in_channels, 1, 1))
+        self.input_size = None if input_size is None else tuple(input_size)
         self.backbone = backbone
         self.head = ProjectionHead(feature_dim, out_dim)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features ``h`` of images in [0, 1]."""
+        if self.input_size is not None and tuple(x.shape[-2:]) != self.input_size:
+            x = F.interpolate(x, size=self.input_size, mode="bilinear", antialias=True)
         return self.backbone((x - self.mean) / self.std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

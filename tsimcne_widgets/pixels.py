@@ -124,8 +124,27 @@ def _item_to_chw(img: Any, name: str, size: tuple[int, int] | None = None) -> np
     return arr
 
 
-def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize uint8 NCHW images with antialiased bilinear interpolation."""
+def check_size(value: Any, name: str) -> tuple[int, int] | None:
+    """``value`` (None, an int or a (height, width) pair of ints >= 1) as a pair or None;
+    a ``ValueError`` naming the argument ``name`` otherwise."""
+    if value is None:
+        return None
+    size = (value, value) if isinstance(value, numbers.Integral) else value
+    if (
+        isinstance(size, tuple | list)
+        and len(size) == 2
+        and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in size)
+        and min(size) >= 1
+    ):
+        return int(size[0]), int(size[1])
+    raise ValueError(
+        f"{name} must be None, a positive int or a (height, width) pair of positive ints, "
+        f"got {value!r}."
+    )
+
+
+def resize_images(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize uint8 NCHW images (on the CPU) with antialiased bilinear interpolation."""
     out = torch.empty((images.shape[0], images.shape[1], *size), dtype=torch.uint8)
     for start in range(0, len(images), _RESIZE_CHUNK):
         chunk = images[start : start + _RESIZE_CHUNK].float()
@@ -137,7 +156,7 @@ def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def _resize_one(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize one uint8 (C, H, W) array (C in 1, 3) with Pillow's antialiased bilinear filter.
 
-    It agrees with :func:`_resize` (torch's antialiased bilinear, made to match Pillow) to
+    It agrees with :func:`resize_images` (torch's antialiased bilinear, made to match Pillow) to
     within one grey level, and runs without torch's thread pool, whose start-up per small
     image costs more than the resize, and without the GIL (so threads read in parallel).
     """

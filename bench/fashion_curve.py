@@ -15,10 +15,10 @@ import json
 import time
 
 import torch
+from map_scores import knn, score
 from train_throughput import cpu_name
 
 from tsimcne_widgets import TSimCNE, as_images, load_fashion_mnist
-from tsimcne_widgets.metrics import knn_accuracy
 from tsimcne_widgets.recipes import cpu_recipe
 
 
@@ -45,16 +45,10 @@ def main():
     for s in run.snapshots:
         if s.kind != "embedding":
             continue
-        acc = knn_accuracy(s.xy, data.labels, k=15, random_state=0)
+        acc = knn(s.xy, data.labels)
         print(f"stage {s.stage} epoch {s.epoch:3d}  {(s.time - t0) / 60:5.1f} min  "
               f"2D kNN {acc:.3f}", flush=True)
-    Z = est.transform(data)
-    H = est.backbone_features(data)
-    print(json.dumps({
-        "seconds": round(seconds, 1), "epochs": [st.epochs for st in est.schedule_],
-        "knn_2d": round(knn_accuracy(Z, data.labels, k=15, random_state=0), 4),
-        "knn_features": round(knn_accuracy(H, data.labels, k=15, random_state=0), 4),
-    }), flush=True)
+    print(json.dumps(score(est, data, seconds)), flush=True)
 
 
 if __name__ == "__main__":

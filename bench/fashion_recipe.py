@@ -25,11 +25,11 @@ import time
 
 import numpy as np
 import torch
+from map_scores import knn, score
 from train_throughput import cpu_name
 
 from tsimcne_widgets import TSimCNE, as_images, load_digits, load_fashion_mnist
 from tsimcne_widgets.baselines import embed, pixel_features
-from tsimcne_widgets.metrics import knn_accuracy
 from tsimcne_widgets.recipes import cpu_recipe, digits_recipe
 
 
@@ -52,17 +52,10 @@ def run_config(config: dict, data, seed: int, recipe: dict, tsne_features: bool)
     est = TSimCNE(**params, random_state=seed)
     t0 = time.perf_counter()
     Z = est.fit_transform(data)
-    seconds = time.perf_counter() - t0
-    H = est.backbone_features(data)
-    row = {
-        "name": name, "seed": seed, "seconds": round(seconds, 1),
-        "epochs": [s.epochs for s in est.schedule_],
-        "knn_2d": round(knn_accuracy(Z, data.labels, k=15, random_state=0), 4),
-        "knn_features": round(knn_accuracy(H, data.labels, k=15, random_state=0), 4),
-    }
+    row = {"name": name, "seed": seed, **score(est, data, time.perf_counter() - t0, Z)}
     if tsne_features:
-        T = embed(H, "tsne", random_state=0)
-        row["knn_tsne_features"] = round(knn_accuracy(T, data.labels, k=15, random_state=0), 4)
+        T = embed(est.backbone_features(data), "tsne", random_state=0)
+        row["knn_tsne_features"] = knn(T, data.labels)
     return row
 
 
@@ -94,8 +87,7 @@ def main():
         Z = embed(pixel_features(data), "tsne", random_state=0)
         say(json.dumps({"name": "anchor: t-SNE on pixels (PCA-50)",
                         "seconds": round(time.perf_counter() - t0, 1),
-                        "knn_2d": round(knn_accuracy(Z, data.labels, k=15, random_state=0),
-                                        4)}))
+                        "knn_2d": knn(Z, data.labels)}))
     seeds = [int(s) for s in args.seeds.split(",")]
     for text in args.config:
         config = json.loads(text)

@@ -11,14 +11,23 @@ from tsimcne_widgets.recipes import cpu_recipe, digits_recipe
 def test_recipe_trains_and_overrides_apply(recipe, small_digits):
     X, _ = small_digits
     params = recipe(time_budget=None, total_epochs=(1, 1, 1), batch_size=32)
-    params["augmentations"]["crop_scale"] = (0.9, 1.0)
-    assert recipe()["augmentations"]["crop_scale"] == (0.5, 1.0)  # a fresh copy each call
+    params["augmentations"]["crop_scale"] = (0.3, 1.0)
+    assert recipe()["augmentations"]["crop_scale"] != (0.3, 1.0)  # a fresh copy each call
     est = TSimCNE(**params, random_state=0, device="cpu").fit(X)
     assert est.embedding_.shape == (len(X), 2) and np.isfinite(est.embedding_).all()
-    assert [st.dof for st in est.schedule_] == [1.0] + [params["dof"] if "dof" in params
-                                                       else 1.0] * 2
+    assert [st.dof for st in est.schedule_] == [1.0, 0.5, 0.5]
 
 
-def test_digits_recipe_uses_the_heavy_tailed_kernel():
-    assert digits_recipe()["dof"] == 0.5 and "dof" not in cpu_recipe()
+def test_recipes_use_the_heavy_tailed_kernel_and_the_cpu_one_a_smaller_input():
+    assert digits_recipe()["dof"] == 0.5 and cpu_recipe()["dof"] == 0.5
     assert digits_recipe(dof=1.0)["dof"] == 1.0
+    assert cpu_recipe()["input_size"] == 14 and "input_size" not in digits_recipe()
+
+
+def test_cpu_recipe_trains_28px_images_at_14px():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(64, 28, 28), dtype=np.uint8)
+    params = cpu_recipe(time_budget=None, total_epochs=(1, 1, 1), batch_size=32)
+    est = TSimCNE(**params, random_state=0, device="cpu", n_threads=1).fit(X)
+    assert est.model_.input_size == (14, 14) and est.image_shape_ == (28, 28)
+    assert est.transform(X[:3]).shape == (3, 2)

@@ -68,8 +68,9 @@ def _demo(args) -> int:
     pd.DataFrame({"x": Z[:, 0], "y": Z[:, 1], "label": names}).to_csv(out, index_label="index")
     epochs = tuple(st.epochs for st in est.schedule_)
     budget = "" if est.time_budget is None else f", time_budget={est.time_budget}"
+    size = "" if est.input_size is None else f", input_size={est.input_size}"
     print(f"trained on {len(Z)} {args.data} images in {seconds:.1f} s on {est.device_} "
-          f"(backbone={est.backbone_}, epochs={epochs}{budget})")
+          f"(backbone={est.backbone_}{size}, epochs={epochs}{budget})")
     print(f"2D kNN accuracy (k=15): {acc:.4f}")
     print(f"embedding written to {out}")
     return 0

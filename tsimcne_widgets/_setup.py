@@ -23,7 +23,7 @@ from .augment import Augmentations
 from .budget import READOUT_COST, TimeBudget, parse_duration
 from .losses import get_loss
 from .models import TSimCNEModel, build_backbone
-from .pixels import check_size, resize_images
+from .pixels import check_size
 from .schedule import make_schedule
 from .trainer import Trainer
 
@@ -216,7 +216,8 @@ def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augm
     input_size = check_size(est.input_size, "input_size")
     # 'auto' resolves by device: a checkpoint passes what it was trained with.
     est.backbone_ = (backbone if backbone is not None
-                    else resolve_backbone(est.backbone, est.device_, _seen_shape(est)))
+                    else resolve_backbone(est.backbone, est.device_,
+                                          input_size or est.image_shape_))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net, est.feature_dim_ = build_backbone(est.backbone_, n_channels, est.feature_dim)
@@ -225,9 +226,7 @@ def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augm
     est.model_ = model.to(est.device_, memory_format=torch.channels_last)
     if images is not None:
         # The statistics of what the backbone sees: resizing smooths, so the std drops.
-        if input_size is not None and tuple(images.shape[-2:]) != input_size:
-            images = resize_images(images.cpu(), input_size)
-        mean, std = channel_stats(images)
+        mean, std = channel_stats(est.model_.at_input_size(images))
         est.model_.mean.copy_(mean.view_as(est.model_.mean))
         est.model_.std.copy_(std.view_as(est.model_.std))
     if model_state is not None:
@@ -251,8 +250,9 @@ def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augm
 
 
 def _seen_shape(est) -> tuple[int, int]:
-    """The (height, width) the backbone trains on: ``input_size``, else the images'."""
-    return check_size(est.input_size, "input_size") or est.image_shape_
+    """The (height, width) the backbone trains on: the model's input size, else the
+    images'."""
+    return est.model_.input_size or est.image_shape_
 
 
 def _choose_precision(est, batch_size: int, dist=None) -> None:

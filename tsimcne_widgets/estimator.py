@@ -165,8 +165,8 @@ class TSimCNE(BaseEstimator):
                  metric="euclidean", temperature=0.5, dof=1.0, projection_dim=128, out_dim=2,
                  input_size=None, augmentations=None, momentum=0.9, weight_decay=5e-4,
                  clip_value=4.0, device="auto", mixed_precision="auto", n_threads="auto",
-                 inference_batch_size=1024,
-                 random_state=None, verbose="auto", distributed="auto", torch_compile=False):
+                 inference_batch_size=1024, random_state=None, verbose="auto",
+                 distributed="auto", torch_compile=False):
         self.backbone = backbone
         self.feature_dim = feature_dim
         self.total_epochs = total_epochs

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .pixels import resize_images
+
 __all__ = ["RESNETS", "build_backbone", "ProjectionHead", "TSimCNEModel", "SmallCNN", "FastCNN"]
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
@@ -158,6 +160,13 @@ class TSimCNEModel(nn.Module):
         self.input_size = None if input_size is None else tuple(input_size)
         self.backbone = backbone
         self.head = ProjectionHead(feature_dim, out_dim)
+
+    def at_input_size(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 ``(N, C, H, W)`` images resized (on the CPU) to ``input_size``; returned as
+        they are without one, or when they have that size already."""
+        if self.input_size is None or tuple(images.shape[-2:]) == self.input_size:
+            return images
+        return resize_images(images.cpu(), self.input_size)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features ``h`` of images in [0, 1]."""

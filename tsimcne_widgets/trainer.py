@@ -19,7 +19,6 @@ import torch
 from ._device import autocast
 from .augment import Augmentations, augment
 from .budget import TimeBudget
-from .pixels import resize_images
 from .schedule import Stage, lr_at
 
 __all__ = ["StepInfo", "Trainer", "NonFiniteLossError"]
@@ -134,13 +133,10 @@ class Trainer:
         """Attach the training images (uint8, (N, C, H, W)); moved to the device once.
 
         Where the model has an ``input_size``, they are resized to it here, once, so that
-        the views are augmented at the size the backbone sees.
+        the views are augmented at the size the backbone sees (``at_input_size``).
         """
         n = images.shape[0]
-        size = getattr(self.model, "input_size", None)
-        if size is not None and tuple(images.shape[-2:]) != tuple(size):
-            images = resize_images(images.cpu(), size)
-        self.images = images.to(self.device)
+        self.images = self.model.at_input_size(images).to(self.device)
         spe = max(1, n // self.batch_size)
         if self.steps_per_epoch and spe != self.steps_per_epoch:
             raise ValueError(

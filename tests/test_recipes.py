@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tsimcne_widgets import TSimCNE
+from tsimcne_widgets import Augmentations, TSimCNE
 from tsimcne_widgets.recipes import cpu_recipe, digits_recipe
 
 
@@ -22,6 +22,14 @@ def test_recipes_use_the_heavy_tailed_kernel_and_the_cpu_one_a_smaller_input():
     assert digits_recipe()["dof"] == 0.5 and cpu_recipe()["dof"] == 0.5
     assert digits_recipe(dof=1.0)["dof"] == 1.0
     assert cpu_recipe()["input_size"] == 14 and "input_size" not in digits_recipe()
+
+
+def test_recipes_rotate_views_and_only_the_photographs_flip():
+    digits = Augmentations(**digits_recipe()["augmentations"])
+    photos = Augmentations(**cpu_recipe()["augmentations"])
+    assert digits.rotation == photos.rotation == 10.0
+    assert digits.hflip == 0.0 and photos.hflip == 0.5  # a flipped digit is another digit
+    assert digits.vflip == photos.vflip == 0.0
 
 
 def test_cpu_recipe_trains_28px_images_at_14px():

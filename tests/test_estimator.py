@@ -170,6 +170,10 @@ def test_custom_backbone_module(small_digits):
         ({"dof": 0}, ValueError, "dof must be a positive finite number"),
         ({"dof": "heavy"}, ValueError, "dof must be a positive finite number"),
         ({"dof": 0.5, "metric": "cosine"}, ValueError, "dof applies to metric='euclidean'"),
+        ({"neighbor_positives": 1.5}, ValueError, r"neighbor_positives .* in \[0, 1\]"),
+        ({"neighbor_positives": "half"}, ValueError, "neighbor_positives must be"),
+        ({"neighbor_positives": True}, ValueError, "neighbor_positives must be"),
+        ({"n_neighbors": 0}, ValueError, "n_neighbors must be an int >= 1"),
     ],
 )
 def test_parameter_errors_are_raised_in_fit(small_digits, kwargs, exc, match):

@@ -55,6 +55,11 @@ def check_params(est) -> None:
     pos_int("projection_dim")
     pos_int("out_dim")
     pos_int("inference_batch_size")
+    pos_int("n_neighbors")
+    p = est.neighbor_positives
+    if isinstance(p, bool) or not (isinstance(p, numbers.Real) and 0 <= p <= 1):
+        raise ValueError(f"neighbor_positives must be a number in [0, 1] (the share of "
+                         f"positive pairs made of pixel neighbours), got {p!r}.")
     if not (est.lr == "auto" or isinstance(est.lr, (numbers.Real, tuple, list))):
         raise ValueError(
             f"lr must be 'auto', a positive number or one per stage, got {est.lr!r}."
@@ -242,7 +247,8 @@ def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augm
         est.model_, est.schedule_, batch_size, augmentations,
         get_loss(est.metric, est.temperature), torch.Generator(device=est.device_),
         est.device_, est.amp_, est.momentum, est.weight_decay, est.clip_value, budget=budget,
-        dist=dist, seed=seed,
+        dist=dist, seed=seed, neighbor_positives=est.neighbor_positives,
+        n_neighbors=est.n_neighbors,
     )
     trainer.generator.manual_seed(seed)
     trainer.compile_options = compile_options(est.torch_compile)

@@ -19,6 +19,7 @@ import torch
 from ._device import autocast
 from .augment import Augmentations, augment
 from .budget import TimeBudget
+from .neighbors import pixel_neighbors
 from .schedule import Stage, lr_at
 
 __all__ = ["StepInfo", "Trainer", "NonFiniteLossError"]
@@ -77,7 +78,8 @@ class Trainer:
     def __init__(self, model, schedule: list[Stage], batch_size: int, augmentations: Augmentations,
                  loss_fn, generator: torch.Generator, device: torch.device, amp: bool,
                  momentum: float = 0.9, weight_decay: float = 5e-4, clip_value: float = 4.0,
-                 budget: TimeBudget | None = None, dist=None, seed: int = 0):
+                 budget: TimeBudget | None = None, dist=None, seed: int = 0,
+                 neighbor_positives: float = 0.0, n_neighbors: int = 15):
         self.model = model
         self.schedule = schedule
         self.batch_size = batch_size
@@ -120,6 +122,11 @@ class Trainer:
         self.set_dist(dist)
         # Sets the CPU thread count of every step (threads.py); None leaves it alone.
         self.thread_control = None
+        # Share of the positive pairs that pair an image with one of its nearest
+        # neighbours in pixel space (found in set_images) instead of with itself.
+        self.neighbor_positives = float(neighbor_positives)
+        self.n_neighbors = n_neighbors
+        self.neighbors: torch.Tensor | None = None
 
     def set_dist(self, dist) -> None:
         """Train as one rank of ``dist`` (a :class:`DistContext`), or alone with None."""
@@ -144,6 +151,21 @@ class Trainer:
                 f"started with {self.steps_per_epoch}; resume with the same data."
             )
         self.steps_per_epoch = spe
+        # Searched in what the backbone sees: a kNN classifier on Fashion-MNIST's pixels
+        # scores 0.829 at 14x14 and 0.814 at 28x28.
+        self.neighbors = (pixel_neighbors(self.images, self.n_neighbors)
+                          if self.neighbor_positives > 0 and n > 1 else None)
+
+    def partners(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Indices of the images whose views pair with those of ``images[idx]``: ``idx``
+        itself, or for a share ``neighbor_positives`` of them one of their
+        ``n_neighbors`` nearest neighbours, drawn with ``generator``."""
+        if self.neighbors is None:
+            return idx
+        n, k = idx.shape[0], self.neighbors.shape[1]
+        pick = torch.randint(k, (n,), generator=generator, device=self.device)
+        use = torch.rand(n, generator=generator, device=self.device) < self.neighbor_positives
+        return torch.where(use, self.neighbors[idx, pick], idx)
 
     # -- position -----------------------------------------------------------------------
     @property
@@ -271,8 +293,9 @@ class Trainer:
         if self.dist is not None:
             idx = self.dist.shard(idx)
         batch = self.images[idx]
-        views = augment(torch.cat([batch, batch]), self.augmentations,
-                        self._augment_generator())
+        gen = self._augment_generator()
+        views = augment(torch.cat([batch, self.images[self.partners(idx, gen)]]),
+                        self.augmentations, gen)
         views = views.contiguous(memory_format=torch.channels_last)
 
         lr = lr_at(st, self.epoch * self.steps_per_epoch + self.step_in_epoch,

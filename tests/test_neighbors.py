@@ -1,0 +1,84 @@
+"""Pixel-space nearest neighbours as extra positive pairs (``neighbor_positives``)."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.decomposition import PCA
+from sklearn.neighbors import NearestNeighbors
+
+from tsimcne_widgets import Augmentations, TSimCNE
+from tsimcne_widgets.data import as_images
+from tsimcne_widgets.neighbors import pixel_neighbors
+
+FAST = {"backbone": "small", "total_epochs": (1, 1, 1), "batch_size": 32,
+        "augmentations": Augmentations(hflip=0), "random_state": 0,
+        "device": "cpu", "n_threads": 1, "mixed_precision": False}
+
+
+def sklearn_neighbors(x: np.ndarray, k: int) -> np.ndarray:
+    nn = NearestNeighbors(n_neighbors=k + 1).fit(x)
+    return nn.kneighbors(x, return_distance=False)[:, 1:]
+
+
+def test_neighbours_match_an_exact_search_below_50_dimensions():
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (300, 1, 5, 6), generator=gen, dtype=torch.uint8)
+    got = pixel_neighbors(images, 7, chunk=64)  # several chunks, one ragged
+    want = sklearn_neighbors(images.reshape(300, -1).double().numpy(), 7)
+    assert got.shape == (300, 7) and got.dtype == torch.int64
+    np.testing.assert_array_equal(got.numpy(), want)
+    assert not (got == torch.arange(300)[:, None]).any()  # never itself
+
+
+def test_neighbours_are_searched_on_a_pca_to_50_dimensions():
+    gen = torch.Generator().manual_seed(1)
+    # Low-rank images plus noise, so that the top 50 axes are well separated.
+    base = torch.randn(400, 60, generator=gen) @ torch.randn(60, 144, generator=gen)
+    images = (base + 0.1 * torch.randn(400, 144, generator=gen)).reshape(400, 1, 12, 12)
+    got = pixel_neighbors(images, 5).numpy()
+    pcs = PCA(50, svd_solver="full").fit_transform(images.reshape(400, -1).double().numpy())
+    want = sklearn_neighbors(pcs, 5)
+    assert (got == want).mean() > 0.99
+
+
+def test_k_is_clamped_to_the_other_images_and_one_image_is_refused():
+    images = torch.tensor([0, 10, 30], dtype=torch.uint8).reshape(3, 1, 1, 1)
+    np.testing.assert_array_equal(pixel_neighbors(images, 15).numpy(),
+                                  [[1, 2], [0, 2], [1, 0]])
+    with pytest.raises(ValueError, match="at least 2 images"):
+        pixel_neighbors(images[:1], 15)
+
+
+def trainer_for(X, **params):
+    est = TSimCNE(**{**FAST, **params})
+    data = as_images(X)
+    est._initialize(data)
+    tr = est._trainer
+    tr.set_images(data.images)
+    return tr
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_the_share_of_pairs_made_of_neighbours(small_digits, share):
+    tr = trainer_for(small_digits[0], neighbor_positives=share, n_neighbors=4)
+    assert (tr.neighbors is None) == (share == 0)
+    idx = torch.arange(120).repeat(50)  # 6,000 pairs
+    other = tr.partners(idx, torch.Generator().manual_seed(0))
+    moved = other != idx
+    assert abs(moved.float().mean().item() - share) < 0.03
+    if share:
+        # Each moved partner is one of the image's 4 neighbours, and all 4 get drawn.
+        nbrs = tr.neighbors[idx[moved]]
+        assert (nbrs == other[moved, None]).any(1).all()
+        assert tr.neighbors.shape == (120, 4)
+        assert len(set(other[moved & (idx == 0)].tolist())) == 4
+
+
+def test_neighbour_pairs_change_training_and_stay_reproducible(small_digits):
+    X = small_digits[0]
+    plain = TSimCNE(**FAST).fit_transform(X)
+    mixed = [TSimCNE(**FAST, neighbor_positives=0.5, n_neighbors=5).fit_transform(X)
+             for _ in range(2)]
+    assert np.isfinite(mixed[0]).all() and mixed[0].shape == (120, 2)
+    np.testing.assert_array_equal(mixed[0], mixed[1])
+    assert not np.allclose(plain, mixed[0])

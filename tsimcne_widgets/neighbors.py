@@ -1,0 +1,61 @@
+"""Nearest neighbours in pixel space, as extra positive pairs for the contrastive loss.
+
+t-SNE and UMAP attract each image to its k nearest neighbours in pixel space; t-SimCNE
+attracts two augmented views of one image. Both are contrastive neighbour embeddings that
+differ only in their positive pairs (Damrich, Böhm, Hamprecht & Kobak, ICLR 2023), so a
+run can mix them: ``TSimCNE(neighbor_positives=p)`` pairs a view of an image with a view
+of one of its neighbours in a fraction ``p`` of the pairs. The search runs once, on the
+training device, in torch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["pixel_neighbors"]
+
+_PCA_DIM = 50  # as the pixel baselines of t-SNE and UMAP (baselines.pixel_features)
+
+
+def _pca(x: torch.Tensor, n_components: int) -> torch.Tensor:
+    """``x`` (N, D) centred and projected on its top principal axes (exact, float64)."""
+    x = x - x.mean(0)
+    if x.shape[1] <= n_components:
+        return x
+    cov = (x.T @ x).double() / max(1, x.shape[0] - 1)
+    _, vecs = torch.linalg.eigh(cov)  # ascending eigenvalues
+    return x @ vecs[:, -n_components:].to(x.dtype)
+
+
+def pixel_neighbors(images: torch.Tensor, k: int, *, chunk: int = 2048) -> torch.Tensor:
+    """Each image's ``k`` nearest neighbours in pixel space (Euclidean, on a PCA to 50
+    dimensions), itself excluded.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        (N, C, H, W) images, any dtype; the search runs on their device.
+    k : int
+        Neighbours per image; at most N - 1 are returned.
+    chunk : int, default=2048
+        Rows of the distance matrix computed at once (memory: ``chunk * N`` floats).
+
+    Returns
+    -------
+    torch.Tensor
+        (N, min(k, N - 1)) int64 indices, nearest first.
+    """
+    n = images.shape[0]
+    k = min(int(k), n - 1)
+    if k < 1:
+        raise ValueError(f"finding neighbours needs at least 2 images, got {n}.")
+    x = _pca(images.reshape(n, -1).float(), _PCA_DIM)
+    sq = (x * x).sum(1)
+    out = torch.empty(n, k, dtype=torch.long, device=images.device)
+    for start in range(0, n, chunk):
+        rows = x[start:start + chunk]
+        d = sq[start:start + chunk, None] - 2 * rows @ x.T + sq[None, :]
+        d[torch.arange(rows.shape[0], device=d.device),
+          torch.arange(start, start + rows.shape[0], device=d.device)] = float("inf")
+        out[start:start + chunk] = d.topk(k, dim=1, largest=False).indices
+    return out

@@ -252,12 +252,15 @@ def test_save_load_round_trip(tmp_path, small_digits):
     assert new._trainer.done
 
 
-def test_resume_from_saved_position_matches_uninterrupted_run(tmp_path, small_digits):
+@pytest.mark.parametrize("neighbors", [0.0, 0.5])
+def test_resume_from_saved_position_matches_uninterrupted_run(tmp_path, small_digits,
+                                                               neighbors):
     X, _ = small_digits
     from tsimcne_widgets.data import as_images
 
     data = as_images(X)
-    kw = {"total_epochs": (2, 1, 2), "mixed_precision": False}
+    kw = {"total_epochs": (2, 1, 2), "mixed_precision": False,
+          "neighbor_positives": neighbors, "n_neighbors": 5}
     full = fast(**kw).fit(X)
 
     part = fast(**kw)

@@ -39,3 +39,9 @@ def test_cpu_recipe_trains_28px_images_at_14px():
     est = TSimCNE(**params, random_state=0, device="cpu", n_threads=1).fit(X)
     assert est.model_.input_size == (14, 14) and est.image_shape_ == (28, 28)
     assert est.transform(X[:3]).shape == (3, 2)
+
+
+def test_only_the_photograph_recipe_pairs_pixel_neighbours():
+    # Digits' pixels are already near perfect (t-SNE 0.994); the photographs gained 0.025.
+    assert cpu_recipe()["neighbor_positives"] == 0.5 and cpu_recipe()["n_neighbors"] == 15
+    assert TSimCNE(**digits_recipe()).neighbor_positives == 0.0

@@ -27,9 +27,12 @@ def _pca(x: torch.Tensor, n_components: int) -> torch.Tensor:
     return x @ vecs[:, -n_components:].to(x.dtype)
 
 
-def pixel_neighbors(images: torch.Tensor, k: int, *, chunk: int = 2048) -> torch.Tensor:
+def pixel_neighbors(images: torch.Tensor, k: int, *, chunk: int = 1024) -> torch.Tensor:
     """Each image's ``k`` nearest neighbours in pixel space (Euclidean, on a PCA to 50
     dimensions), itself excluded.
+
+    An exact search: its cost grows with N squared (Fashion-MNIST at 14x14 on 2
+    CPU cores: 0.7 s for 10,000 images, 30 s for 70,000).
 
     Parameters
     ----------
@@ -37,7 +40,7 @@ def pixel_neighbors(images: torch.Tensor, k: int, *, chunk: int = 2048) -> torch
         (N, C, H, W) images, any dtype; the search runs on their device.
     k : int
         Neighbours per image; at most N - 1 are returned.
-    chunk : int, default=2048
+    chunk : int, default=1024
         Rows of the distance matrix computed at once (memory: ``chunk * N`` floats).
 
     Returns

@@ -150,6 +150,22 @@ def test_side_by_side_panels_keep_the_same_plot_size_and_top(panels):
     assert canvas_boxes(page) == boxes
 
 
+def test_a_crowded_header_cuts_the_counter_before_the_title(panels):
+    page = panels.page
+    panels.kernel("p0.title = 't-SNE (pixels)'; p0.selection = np.arange(300)")
+    page.wait_for_function(
+        "() => document.querySelector('.tsw-count').textContent.includes('selected')",
+        timeout=30_000)
+    title, count = (page.locator(".tsw-scatter-host").nth(0).locator(sel)
+                    for sel in (".tsw-title", ".tsw-count"))
+    widths = "e => [e.scrollWidth, e.clientWidth]"
+    full, shown = count.evaluate(widths)
+    assert shown < full, (full, shown)  # the panel is crowded: the counter is cut ...
+    full, shown = title.evaluate(widths)
+    assert shown >= full, (full, shown)  # ... and the title is whole
+    assert title.inner_text() == "t-SNE (pixels)"
+
+
 def test_legend_grid_never_leaves_a_class_alone_on_a_row(panels):
     page = panels.page
     for k, n_classes in ((0, 3), (1, 10), (2, 7)):

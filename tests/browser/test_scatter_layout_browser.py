@@ -166,6 +166,15 @@ def test_a_crowded_header_cuts_the_counter_before_the_title(panels):
     # The title takes all the room it needs (or all there is) before the counter gets any.
     assert abs(title - min(title_full, room)) <= 1, (width, tools, title, title_full, count)
     assert abs(count - max(0, room - title_full)) <= 1, (width, tools, title, count)
+    # A title that fits is never cut, not even by a fraction of a pixel (an ellipsis).
+    panels.kernel("p0.title = 't-SNE'")
+    page.wait_for_function("() => document.querySelector('.tsw-title').textContent === 't-SNE'")
+    title = head.locator(".tsw-title")
+    full, shown = title.evaluate(
+        "e => { const r = document.createRange(); r.selectNodeContents(e);"
+        " return [r.getBoundingClientRect().width, e.getBoundingClientRect().width]; }")
+    assert shown >= full - 0.01, (full, shown)
+    assert 0 < head.locator(".tsw-count").evaluate("e => e.clientWidth")
 
 
 def test_legend_grid_never_leaves_a_class_alone_on_a_row(panels):

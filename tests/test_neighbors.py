@@ -61,9 +61,10 @@ def trainer_for(X, **params):
 @pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
 def test_the_share_of_pairs_made_of_neighbours(small_digits, share):
     tr = trainer_for(small_digits[0], neighbor_positives=share, n_neighbors=4)
-    assert (tr.neighbors is None) == (share == 0)
+    assert tr.neighbors is None  # set_images does not search: a run's start stays instant
     idx = torch.arange(120).repeat(50)  # 6,000 pairs
     other = tr.partners(idx, torch.Generator().manual_seed(0))
+    assert (tr.neighbors is None) == (share == 0)
     moved = other != idx
     assert abs(moved.float().mean().item() - share) < 0.03
     if share:
@@ -72,6 +73,17 @@ def test_the_share_of_pairs_made_of_neighbours(small_digits, share):
         assert (nbrs == other[moved, None]).any(1).all()
         assert tr.neighbors.shape == (120, 4)
         assert len(set(other[moved & (idx == 0)].tolist())) == 4
+
+
+def test_the_first_step_finds_the_neighbours_and_new_images_drop_them(small_digits):
+    X = small_digits[0]
+    tr = trainer_for(X, neighbor_positives=0.5, n_neighbors=4)
+    tr.step()
+    assert tr.neighbors.shape == (120, 4)
+    tr.set_images(as_images(X[::-1].copy()).images)
+    assert tr.neighbors is None
+    tr.step()
+    assert tr.neighbors.shape == (120, 4)
 
 
 def test_neighbour_pairs_change_training_and_stay_reproducible(small_digits):

@@ -16,8 +16,9 @@ for backbone, shape, batch in [("resnet18", (32, 32, 3), 512), ("resnet18", (32,
     X = rng.integers(0, 256, (2 * batch, *shape), dtype=np.uint8)
     est = TSimCNE(backbone=backbone, batch_size=batch, total_epochs=1, random_state=0).fit(X)
     t = est.precision_timings_
-    print(f"{backbone} {shape} batch {batch}: precision_={est.precision_}; probe "
-          f"{t['views']} views/step: fp32 {t['fp32'] * 1e3:.2f} ms, bf16 {t['bf16'] * 1e3:.2f} ms")
+    ms = ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in t.items() if k != "views")
+    print(f"{backbone} {shape} batch {batch}: precision_={est.precision_}, memory_format_="
+          f"{est.memory_format_}; probe {t['views']} views/step: {ms}")
 PYEOF
 echo "== snapshot overhead: 50,000 32x32 images, ResNet18, batch 512, epochs (4,1,1)"
 $PY bench/run_modes.py --data cifar-sized --epochs 4,1,1 --backbone resnet18 --batch-size 512

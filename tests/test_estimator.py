@@ -55,9 +55,11 @@ def test_transform_is_deterministic_and_in_input_order(small_digits):
     np.testing.assert_array_equal(z1, z2)
     np.testing.assert_array_equal(z1, est.embedding_)
     np.testing.assert_allclose(est.transform(X[::-1]), z1[::-1], rtol=1e-5, atol=1e-5)
-    # Batching does not change the result.
+    # Batching does not change the result (beyond bf16 rounding, where 'auto' picked it:
+    # oneDNN blocks a batch of 7 differently).
     est.set_params(inference_batch_size=7)
-    np.testing.assert_allclose(est.transform(X), z1, rtol=1e-5, atol=1e-5)
+    tol = 1e-2 if est.precision_ == "bf16" else 1e-5
+    np.testing.assert_allclose(est.transform(X), z1, rtol=tol, atol=tol)
     feats = est.backbone_features(X)
     assert feats.shape == (120, 512) and feats.dtype == np.float32
 

@@ -183,7 +183,7 @@ def _train(args) -> int:
         print(f"{'resumed and trained' if resumed else 'trained'} on {len(Z)} images in "
               f"{seconds:.1f} s on {est.device_}{procs} (backbone={est.backbone_}, "
               f"epochs={epochs}, batch_size={est.batch_size}, "
-              f"precision={est.precision_})")
+              f"precision={est.precision_}, memory_format={est.memory_format_})")
         print(f"checkpoint written to {out / 'checkpoint.pt'}")
         print(f"embedding written to {out / 'embedding.csv'}")
     if distributed.is_active():  # started here (also a group of one, under torchrun)

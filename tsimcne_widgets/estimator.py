@@ -103,10 +103,12 @@ class TSimCNE(BaseEstimator):
         'auto' picks CUDA, then MPS, then CPU.
     mixed_precision : {'auto', True, False}, default='auto'
         bf16 autocast. 'auto' times a few forward+backward steps of the model in fp32 and
-        in bf16 (about 2 s, once per process for each device, backbone, image shape and
-        batch size) and trains in the faster; on a CPU without bf16 instructions it is
-        fp32 without timing. The choice is ``precision_``. As timings vary, set True or
-        False for bitwise reproducible results across processes on such machines.
+        in bf16, each in the channels_last and the contiguous memory layout (about 2 s,
+        once per process for each device, backbone, image shape and batch size) and
+        trains in the fastest; on a device without bf16 it is fp32 and channels_last
+        without timing. The choices are ``precision_`` and ``memory_format_``. As timings
+        vary, set True or False (fp32 or bf16, channels_last) for bitwise reproducible
+        results across processes on such machines.
     n_threads : 'auto' or int, default='auto'
         CPU threads of a training step. 'auto' times real steps at a few counts when
         training starts and again when they slow down or every 30 s or more (at most
@@ -155,9 +157,12 @@ class TSimCNE(BaseEstimator):
         The seed actually used.
     precision_ : {'bf16', 'fp32'}
         The precision of training and inference.
+    memory_format_ : {'channels_last', 'contiguous'}
+        The layout of the images and weights in training and inference.
     precision_timings_ : dict or None
-        What 'auto' measured: ``{"views", "fp32", "bf16"}`` (views per probe step and the
-        best seconds per step of each), None when nothing was timed.
+        What 'auto' measured: ``"views"`` (views per probe step) and the best seconds per
+        step of each setting, keyed ``'fp32/channels_last'``, ``'bf16/contiguous'``, ...;
+        None when nothing was timed.
     n_threads_ : int or None
         The CPU threads of the last training step (see ``n_threads``); None on a GPU.
     compile_seconds_ : float
@@ -361,7 +366,8 @@ class TSimCNE(BaseEstimator):
 
     def _embed(self, images: torch.Tensor, head: bool) -> np.ndarray:
         return embed_images(self.model_, images, device=self.device_, amp=self.amp_,
-                            batch_size=self.inference_batch_size, head=head)
+                            batch_size=self.inference_batch_size, head=head,
+                            channels_last=self.memory_format_ == "channels_last")
 
     def transform(self, X) -> np.ndarray:
         """Embed ``X`` deterministically: no augmentation, eval mode, batched.

@@ -6,14 +6,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._device import autocast
+from ._device import autocast, memory_format
 
 __all__ = ["embed_images"]
 
 
 @torch.no_grad()
 def embed_images(model: torch.nn.Module, images: torch.Tensor, *, device: torch.device,
-                 amp: bool, batch_size: int, head: bool = True) -> np.ndarray:
+                 amp: bool, batch_size: int, head: bool = True,
+                 channels_last: bool = True) -> np.ndarray:
     """Eval-mode, batched forward pass that restores each module's train/eval mode.
 
     Parameters
@@ -30,6 +31,8 @@ def embed_images(model: torch.nn.Module, images: torch.Tensor, *, device: torch.
         Images per forward pass.
     head : bool, default=True
         The model's output; False: the backbone features.
+    channels_last : bool, default=True
+        The images' layout, as in training (the model's weights are in it).
 
     Returns
     -------
@@ -41,7 +44,7 @@ def embed_images(model: torch.nn.Module, images: torch.Tensor, *, device: torch.
     try:
         for chunk in torch.split(images, batch_size):
             x = chunk.to(device).float().div_(255.0)
-            x = x.contiguous(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=memory_format(channels_last))
             with autocast(device, amp):
                 z = model(x) if head else model.features(x)
             out.append(z.float().cpu())

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ._device import autocast
+from ._device import autocast, memory_format
 from .augment import Augmentations, augment
 from .budget import TimeBudget
 from .neighbors import pixel_neighbors
@@ -79,7 +79,8 @@ class Trainer:
                  loss_fn, generator: torch.Generator, device: torch.device, amp: bool,
                  momentum: float = 0.9, weight_decay: float = 5e-4, clip_value: float = 4.0,
                  budget: TimeBudget | None = None, dist=None, seed: int = 0,
-                 neighbor_positives: float = 0.0, n_neighbors: int = 15):
+                 neighbor_positives: float = 0.0, n_neighbors: int = 15,
+                 channels_last: bool = True):
         self.model = model
         self.schedule = schedule
         self.batch_size = batch_size
@@ -88,6 +89,7 @@ class Trainer:
         self.generator = generator
         self.device = device
         self.amp = amp
+        self.channels_last = channels_last
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.clip_value = clip_value
@@ -246,7 +248,7 @@ class Trainer:
             p.requires_grad_(train_all)
         for p in head.last.parameters():
             p.requires_grad_(True)
-        self.model.to(self.device, memory_format=torch.channels_last)
+        self.model.to(self.device, memory_format=memory_format(self.channels_last))
         params = [p for p in self.model.parameters() if p.requires_grad]
         # Fused: one kernel for all parameters (2.5x faster than foreach for ResNet18 on a
         # CPU), and it skips the update on the device when `found_inf` is set.
@@ -306,7 +308,7 @@ class Trainer:
         gen = self._augment_generator()
         views = augment(torch.cat([batch, self.images[self.partners(idx, gen)]]),
                         self.augmentations, gen)
-        views = views.contiguous(memory_format=torch.channels_last)
+        views = views.contiguous(memory_format=memory_format(self.channels_last))
 
         lr = lr_at(st, self.epoch * self.steps_per_epoch + self.step_in_epoch,
                    self.steps_per_epoch)

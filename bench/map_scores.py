@@ -13,11 +13,12 @@ def knn(Z, labels) -> float:
 
 
 def score(est, data, seconds: float, Z=None) -> dict:
-    """``seconds``, ``epochs`` per stage, ``knn_2d`` (of ``Z``, default ``est.transform``)
-    and ``knn_features`` for ``est`` trained on ``data``."""
+    """``seconds``, ``epochs`` per stage, ``precision`` (and layout), ``knn_2d`` (of ``Z``,
+    default ``est.transform``) and ``knn_features`` for ``est`` trained on ``data``."""
     Z = est.transform(data) if Z is None else Z
     return {
         "seconds": round(seconds, 1), "epochs": [st.epochs for st in est.schedule_],
+        "precision": f"{est.precision_}/{est.memory_format_}",
         "knn_2d": knn(Z, data.labels),
         "knn_features": knn(est.backbone_features(data), data.labels),
     }

@@ -62,8 +62,16 @@ class Broken(TSimCNE):
     pass
 
 
-def test_a_failed_run_shows_its_error(small_digits):
+@pytest.mark.parametrize("bf16", [False, True])
+def test_a_failed_run_shows_its_error(small_digits, monkeypatch, bf16):
     import torch
+
+    from tsimcne_widgets import _device
+
+    # With bf16, mixed_precision='auto' first times the model in each setting; a model
+    # that fails there must still fail in the run, where the monitor shows it.
+    monkeypatch.setattr(_device, "bf16_supported", lambda device: bf16)
+    monkeypatch.setattr(_device, "_PROBE_CACHE", {})
 
     class Bad(torch.nn.Module):
         feature_dim = 8

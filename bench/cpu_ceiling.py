@@ -8,7 +8,7 @@ Three figures, all ResNet18 on digits upscaled to 32x32 RGB, batch 256 (the set-
 figures in the README):
 
 - ceiling: the bare model's forward + backward (our loss on fixed, pre-made views; no
-  augmentation, no optimiser) in the precision ``mixed_precision='auto'`` picks;
+  augmentation, no optimiser) in the precision and layout ``mixed_precision='auto'`` picks;
 - ours: ``TSimCNE.fit`` steps (augmentation, loss, clipping, SGD), from ``history_``;
 - peer: stage-1 epochs of tsimcne 0.3.12's ``fit`` (``num_workers=2``), run in its own
   virtual environment (``--peer-python``, with the package at ``--peer-path``): a fit of
@@ -56,20 +56,23 @@ def ours(args, X) -> tuple[float, str, int | None]:
     timed = est.history_[1:] or est.history_  # the first epoch warms up
     seconds = sum(h["seconds"] for h in timed)
     steps = len(X) // args.batch_size
-    return 2 * args.batch_size * steps * len(timed) / seconds, est.precision_, est.n_threads_
+    return (2 * args.batch_size * steps * len(timed) / seconds,
+            f"{est.precision_}/{est.memory_format_}", est.n_threads_)
 
 
-def ceiling(args, precision: str, threads: int | None) -> float:
-    """Forward + backward of the bare model on fixed views, in ``precision``."""
+def ceiling(args, setting: str, threads: int | None) -> float:
+    """Forward + backward of the bare model on fixed views, in ``setting`` (precision and
+    layout, e.g. 'bf16/channels_last')."""
+    precision, layout = setting.split("/")
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
     est = TSimCNE(backbone="resnet18", batch_size=args.batch_size, total_epochs=(1, 0, 0),
                   warmup_epochs=0, device="cpu", mixed_precision=precision == "bf16",
                   n_threads=1, random_state=0, verbose=False)
     est.fit(digits32(2 * args.batch_size))
-    model = est.model_.train()
+    model = est.model_.train().to(memory_format=fmt)
     if threads:
         torch.set_num_threads(threads)
-    views = torch.randn(2 * args.batch_size, 3, 32, 32).contiguous(
-        memory_format=torch.channels_last)
+    views = torch.randn(2 * args.batch_size, 3, 32, 32).contiguous(memory_format=fmt)
     bf16 = precision == "bf16"
 
     def step():

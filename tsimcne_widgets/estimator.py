@@ -105,10 +105,11 @@ class TSimCNE(BaseEstimator):
         bf16 autocast. 'auto' times a few forward+backward steps of the model in fp32 and
         in bf16, each in the channels_last and the contiguous memory layout (about 2 s,
         once per process for each device, backbone, image shape and batch size) and
-        trains in the fastest; on a device without bf16 it is fp32 and channels_last
-        without timing. The choices are ``precision_`` and ``memory_format_``. As timings
-        vary, set True or False (fp32 or bf16, channels_last) for bitwise reproducible
-        results across processes on such machines.
+        trains in the fastest (within 5 %, channels_last and then fp32 are preferred);
+        on a device without bf16 it is fp32 and channels_last without timing. The
+        choices are ``precision_`` and ``memory_format_``. As timings vary, set True or
+        False (fp32 or bf16, channels_last) for bitwise reproducible results across
+        processes on such machines.
     n_threads : 'auto' or int, default='auto'
         CPU threads of a training step. 'auto' times real steps at a few counts when
         training starts and again when they slow down or every 30 s or more (at most

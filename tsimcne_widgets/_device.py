@@ -129,36 +129,34 @@ def measure_speed(step, key, max_views: int, candidates, *, timer=time.perf_coun
     # The first step of each candidate carries one-off costs (kernel selection), so it is
     # a warm-up; the first one's time only sizes the probe. A setting whose step raises
     # (say, an op of a custom backbone without bf16 support) drops out.
-    alive = []
+    best: dict[tuple, float] = {}  # the settings that run, in order, and their times
     for c in candidates:
         t1 = timer()
         if not _runs(step, c, n):
             continue
-        if not alive:
+        if not best:
             # Sized to the budget: down for a slow model, and up to the training batch
             # for a fast one, whose speed at 64 views says little about it at 512.
             took = max(timer() - t1, 1e-9)
             n = max(2, min(int(max_views), int(n * per_step / took))) // 2 * 2
-        alive.append(c)
-    best = dict.fromkeys(alive, math.inf)
+        best[c] = math.inf
     spent = timer() - t0
     rounds = 0
     # Two rounds at least: the first at a new size may still pay one-off costs.
-    while alive and (rounds < 2 or (rounds < 3 and spent < budget)):
-        for c in list(alive):
+    while best and (rounds < 2 or (rounds < 3 and spent < budget)):
+        for c in list(best):
             t1 = timer()
             if _runs(step, c, n):
                 best[c] = min(best[c], timer() - t1)
             else:
-                alive.remove(c)
                 del best[c]
         spent = timer() - t0
         rounds += 1
     # None runs: keep the first, and let training raise the error where it belongs.
     choice = candidates[0]
-    if alive:
+    if best:
         fastest = min(best.values())
-        choice = next(c for c in alive if best[c] <= fastest * (1 + PROBE_MARGIN))
+        choice = next(c for c, t in best.items() if t <= fastest * (1 + PROBE_MARGIN))
     timings = {"views": n, **{setting_name(*c): t for c, t in best.items()}}
     _PROBE_CACHE[key] = (choice, timings)
     return choice, timings

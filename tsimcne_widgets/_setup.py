@@ -176,10 +176,11 @@ def attach_distributed(est, trainer: Trainer) -> None:
                 f"trains on {expected}; load it with device='{expected}'."
             )
         # Timed per rank, the choice may differ; all take rank 0's.
-        _set_choice(est, dist.broadcast_flag(est.amp_, trainer.device),
-                    dist.broadcast_flag(est.memory_format_ == "channels_last", trainer.device))
-        trainer.amp = est.amp_
-        trainer.channels_last = est.memory_format_ == "channels_last"
+        amp = dist.broadcast_flag(est.amp_, trainer.device)
+        channels_last = dist.broadcast_flag(est.memory_format_ == "channels_last",
+                                            trainer.device)
+        _set_choice(est, amp, channels_last)
+        trainer.amp, trainer.channels_last = amp, channels_last
     trainer.set_dist(dist)
 
 

@@ -24,6 +24,7 @@ import json
 import time
 
 import numpy as np
+import probe_patches
 import torch
 from map_scores import knn, score
 from train_throughput import cpu_name
@@ -42,6 +43,10 @@ def run_config(config: dict, data, seed: int, recipe: dict, tsne_features: bool)
     name = params.pop("name", json.dumps(config))
     aug = params.pop("augmentations", None)
     resize = params.pop("resize", None)  # train and embed at a lower resolution
+    # Bench-only probes of ideas not adopted (probe_patches.py): a negative bank, and
+    # neighbours from the run's own features.
+    probe_patches.install_bank(params.pop("_bank", 0))
+    probe_patches.install_feature_neighbors(params.pop("_feat_nbr", None), data.labels)
     if resize is not None:
         data = as_images(data, resize=resize)
     recipe = dict(recipe)

@@ -1,0 +1,104 @@
+"""Bench-only patches for two training ideas that were measured and not adopted.
+
+``fashion_recipe.py`` installs them from the configuration keys ``"_bank"`` and
+``"_feat_nbr"``; neither is part of the package.
+
+- ``install_bank(size)``: a FIFO bank of the last ``size`` detached 2D embeddings (the
+  first views of recent batches) joins every anchor's negatives, as in MoCo-style queues;
+  more negatives make InfoNCE closer to t-SNE (Damrich et al., ICLR 2023).
+- ``install_feature_neighbors(cfg)``: the positive pairs' neighbours come from the run's
+  own backbone features (PCA-50, Euclidean) from stage ``cfg["from_stage"]`` on, found
+  again every ``cfg["every"]`` epochs (NNCLR-style), either instead of the pixel
+  neighbours (``"mix": "replace"``) or beside them (``"union"``). Prints the share of
+  neighbours with the image's class at each search.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import tsimcne_widgets._setup as setup
+import tsimcne_widgets.trainer as trainer_mod
+from tsimcne_widgets.neighbors import pixel_neighbors
+
+_GET_LOSS = setup.get_loss
+_STEP = trainer_mod.Trainer.step
+_FEATURES: dict = {"cfg": None, "labels": None}
+
+
+def _banked_cauchy(size: int):
+    state: dict = {"bank": None}
+
+    def loss(z, rows=None, dof=1.0):
+        if rows is not None:
+            raise ValueError("the bank probe runs in one process only")
+        z = z.float()
+        n = z.shape[0]
+        bank = state["bank"]
+        if bank is not None and (bank.shape[1] != z.shape[1] or z.shape[1] != 2):
+            bank = None  # a new stage: another output dimension
+        cols = z if bank is None else torch.cat([z, bank])
+        d2 = ((z * z).sum(1)[:, None] + (cols * cols).sum(1)[None, :]
+              - 2.0 * (z @ cols.T)).clamp_min(0.0)
+        logits = -dof * torch.log1p(d2 / dof)
+        ar = torch.arange(n, device=z.device)
+        logits[ar, ar] = float("-inf")
+        value = (torch.logsumexp(logits, 1) - logits[ar, (ar + n // 2) % n]).mean()
+        if z.shape[1] == 2:
+            new = z.detach()[:n // 2]
+            state["bank"] = new if bank is None else torch.cat([new, bank])[:size]
+        return value
+
+    return loss
+
+
+def install_bank(size: int) -> None:
+    """Give runs created from now on the banked loss (``size`` 0: the package's loss)."""
+    def get_loss(metric, temperature=0.5):
+        if metric != "euclidean" or size <= 0:
+            return _GET_LOSS(metric, temperature)
+        return _banked_cauchy(size)
+
+    setup.get_loss = get_loss
+
+
+@torch.no_grad()
+def _feature_neighbors(trainer, k: int) -> torch.Tensor:
+    model = trainer.model
+    was = model.training
+    model.eval()
+    feats = [model.features(trainer.images[s:s + 1000].float() / 255).float().flatten(1)
+             for s in range(0, len(trainer.images), 1000)]
+    model.train(was)
+    return pixel_neighbors(torch.cat(feats)[:, :, None, None], k)
+
+
+def _step(self):
+    cfg = _FEATURES["cfg"]
+    if cfg is not None and self.neighbor_positives > 0:
+        self._find_neighbors()
+        if not hasattr(self, "_pixel_nbrs"):
+            self._pixel_nbrs, self._feature_key = self.neighbors, None
+        every = cfg.get("every", 0)
+        key = (self.stage, self.epoch // every if every else 0)
+        if (self.stage >= cfg.get("from_stage", 1) and key != self._feature_key
+                and self.step_in_epoch == 0):
+            nbrs = _feature_neighbors(self, self.n_neighbors)
+            if cfg.get("mix", "replace") == "union":
+                nbrs = torch.cat([self._pixel_nbrs, nbrs], 1)
+            self.neighbors, self._feature_key = nbrs, key
+            lab = _FEATURES["labels"]
+            if lab is not None:
+                same = float((lab[nbrs] == lab[:, None]).float().mean())
+                print(f"  [feature neighbours at stage {self.stage + 1}, epoch "
+                      f"{self.epoch}: {same:.3f} share the class]", flush=True)
+    return _STEP(self)
+
+
+def install_feature_neighbors(cfg: dict | None, labels=None) -> None:
+    """Runs created from now on take feature neighbours per ``cfg`` (None: off)."""
+    _FEATURES["cfg"] = cfg
+    _FEATURES["labels"] = None if labels is None else torch.as_tensor(
+        np.unique(np.asarray(labels), return_inverse=True)[1])
+    trainer_mod.Trainer.step = _step

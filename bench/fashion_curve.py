@@ -14,11 +14,10 @@ import argparse
 import json
 import time
 
-import torch
+from fashion_setup import load_subset, machine
 from map_scores import knn, score
-from train_throughput import cpu_name
 
-from tsimcne_widgets import TSimCNE, as_images, load_fashion_mnist
+from tsimcne_widgets import TSimCNE, as_images
 from tsimcne_widgets.recipes import cpu_recipe
 
 
@@ -30,13 +29,13 @@ def main():
     p.add_argument("--resize", type=int, default=None)
     p.add_argument("--config", default="{}", help="JSON overrides of cpu_recipe()")
     args = p.parse_args()
-    data = load_fashion_mnist(subset=args.subset, random_state=0)
+    data = load_subset(args.subset)
     if args.resize:
         data = as_images(data, resize=args.resize)
     params = cpu_recipe(time_budget=args.budget, **json.loads(args.config))
-    print(f"# {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"Fashion-MNIST subset {args.subset}, {tuple(data.image_shape)}; budget "
-          f"{args.budget}; seed {args.seed}; overrides {args.config}", flush=True)
+    print(f"# {machine()}; Fashion-MNIST subset {args.subset}, "
+          f"{tuple(data.image_shape)}; budget {args.budget}; seed {args.seed}; "
+          f"overrides {args.config}", flush=True)
     est = TSimCNE(**params, random_state=args.seed, verbose=False)
     t0 = time.time()
     run = est.start(data, snapshot_every="epoch", max_snapshots=10_000)

@@ -25,11 +25,10 @@ import time
 
 import numpy as np
 import probe_patches
-import torch
+from fashion_setup import load_subset, machine
 from map_scores import knn, score
-from train_throughput import cpu_name
 
-from tsimcne_widgets import TSimCNE, as_images, load_digits, load_fashion_mnist
+from tsimcne_widgets import TSimCNE, as_images, load_digits
 from tsimcne_widgets.baselines import embed, pixel_features
 from tsimcne_widgets.recipes import cpu_recipe, digits_recipe
 
@@ -44,9 +43,10 @@ def run_config(config: dict, data, seed: int, recipe: dict, tsne_features: bool)
     aug = params.pop("augmentations", None)
     resize = params.pop("resize", None)  # train and embed at a lower resolution
     # Bench-only probes of ideas not adopted (probe_patches.py): a negative bank, and
-    # neighbours from the run's own features.
+    # neighbours from the run's own features, Adam.
     probe_patches.install_bank(params.pop("_bank", 0))
     probe_patches.install_feature_neighbors(params.pop("_feat_nbr", None), data.labels)
+    probe_patches.install_adam(params.pop("_adam_stages", ()))
     if resize is not None:
         data = as_images(data, resize=resize)
     recipe = dict(recipe)
@@ -77,7 +77,7 @@ def main():
     if args.data == "digits":
         data, recipe, what = load_digits(), digits_recipe(), "digits (1797)"
     else:
-        data, recipe = load_fashion_mnist(subset=args.subset, random_state=0), cpu_recipe()
+        data, recipe = load_subset(args.subset), cpu_recipe()
         what = f"Fashion-MNIST subset {args.subset} (random_state=0)"
     lines: list[str] = []
 
@@ -85,8 +85,7 @@ def main():
         print(line, flush=True)
         lines.append(line)
 
-    say(f"# {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-        f"{what}")
+    say(f"# {machine()}; {what}")
     if not args.no_anchor:
         t0 = time.perf_counter()
         Z = embed(pixel_features(data), "tsne", random_state=0)

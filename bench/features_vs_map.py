@@ -12,16 +12,13 @@ hold-out). Needs the Fashion-MNIST cache (``tsimcne-widgets fetch fashion-mnist`
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
-import torch
+from fashion_setup import fit_recipe, load_subset, machine
 from map_scores import knn
-from train_throughput import cpu_name
 
-from tsimcne_widgets import TSimCNE, as_images, load_fashion_mnist
+from tsimcne_widgets import as_images
 from tsimcne_widgets.baselines import embed
-from tsimcne_widgets.recipes import cpu_recipe
 
 
 def main():
@@ -30,14 +27,11 @@ def main():
     p.add_argument("--subset", type=int, default=10000)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    data = load_fashion_mnist(subset=args.subset, random_state=0)
-    print(f"# {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"Fashion-MNIST subset {args.subset}; cpu_recipe(time_budget={args.budget!r}), "
-          f"seed {args.seed}")
-    est = TSimCNE(**cpu_recipe(time_budget=args.budget), random_state=args.seed)
-    t0 = time.perf_counter()
-    Z = est.fit_transform(data)
-    print(f"trained {time.perf_counter() - t0:.0f} s, epochs "
+    data = load_subset(args.subset)
+    print(f"# {machine()}; Fashion-MNIST subset {args.subset}; "
+          f"cpu_recipe(time_budget={args.budget!r}), seed {args.seed}")
+    est, Z, seconds = fit_recipe(data, args.budget, args.seed)
+    print(f"trained {seconds:.0f} s, epochs "
           f"{[st.epochs for st in est.schedule_]}, {est.precision_}/{est.memory_format_}")
     flipped = as_images(np.ascontiguousarray(np.asarray(data.images)[..., ::-1]), data.labels)
     Zf = est.transform(flipped)

@@ -19,13 +19,11 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fashion_setup import fit_recipe, load_subset, machine
 from map_scores import knn
-from train_throughput import cpu_name
 
-from tsimcne_widgets import TSimCNE, load_fashion_mnist
 from tsimcne_widgets.baselines import embed
 from tsimcne_widgets.neighbors import pixel_neighbors
-from tsimcne_widgets.recipes import cpu_recipe
 
 
 def pca(a: np.ndarray, d: int = 50) -> np.ndarray:
@@ -43,15 +41,12 @@ def main():
     p.add_argument("--budget", default="4min")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    data = load_fashion_mnist(subset=args.subset, random_state=0)
+    data = load_subset(args.subset)
     codes = np.unique(np.asarray(data.labels), return_inverse=True)[1]
-    print(f"# {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"Fashion-MNIST subset {args.subset}; cpu_recipe(time_budget={args.budget!r}), "
-          f"seed {args.seed}", flush=True)
-    est = TSimCNE(**cpu_recipe(time_budget=args.budget), random_state=args.seed)
-    t0 = time.perf_counter()
-    Z = est.fit_transform(data)
-    print(json.dumps({"map": knn(Z, data.labels), "seconds": round(time.perf_counter() - t0),
+    print(f"# {machine()}; Fashion-MNIST subset {args.subset}; "
+          f"cpu_recipe(time_budget={args.budget!r}), seed {args.seed}", flush=True)
+    est, Z, seconds = fit_recipe(data, args.budget, args.seed)
+    print(json.dumps({"map": knn(Z, data.labels), "seconds": round(seconds),
                       "epochs": [st.epochs for st in est.schedule_]}), flush=True)
     X = torch.as_tensor(np.asarray(data.images)).float()
     X = X.reshape(len(X), -1, *X.shape[-2:])

@@ -1,7 +1,7 @@
-"""Bench-only patches for two training ideas that were measured and not adopted.
+"""Bench-only patches for training ideas that were measured and not adopted.
 
-``fashion_recipe.py`` installs them from the configuration keys ``"_bank"`` and
-``"_feat_nbr"``; neither is part of the package.
+``fashion_recipe.py`` installs them from the configuration keys ``"_bank"``,
+``"_feat_nbr"`` and ``"_adam_stages"``; none is part of the package.
 
 - ``install_bank(size)``: a FIFO bank of the last ``size`` detached 2D embeddings (the
   first views of recent batches) joins every anchor's negatives, as in MoCo-style queues;
@@ -11,6 +11,8 @@
   again every ``cfg["every"]`` epochs (NNCLR-style), either instead of the pixel
   neighbours (``"mix": "replace"``) or beside them (``"union"``). Prints the share of
   neighbours with the image's class at each search.
+- ``install_adam(stages)``: Adam instead of SGD in those stages (parametric neighbour
+  embeddings are usually trained with Adam).
 """
 
 from __future__ import annotations
@@ -102,3 +104,23 @@ def install_feature_neighbors(cfg: dict | None, labels=None) -> None:
     _FEATURES["labels"] = None if labels is None else torch.as_tensor(
         np.unique(np.asarray(labels), return_inverse=True)[1])
     trainer_mod.Trainer.step = _step
+
+
+# --- Adam instead of SGD in some stages ---
+_CONFIGURE = trainer_mod.Trainer._configure_stage
+_ADAM: dict = {"stages": ()}
+
+
+def _configure_stage(self):
+    _CONFIGURE(self)
+    if self.stage in _ADAM["stages"]:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=self.schedule[self.stage].lr,
+                                          fused=self._fused)
+
+
+def install_adam(stages) -> None:
+    """Runs created from now on train the 0-based ``stages`` with Adam (the stage's rate
+    and schedule, no weight decay) instead of SGD."""
+    _ADAM["stages"] = tuple(stages or ())
+    trainer_mod.Trainer._configure_stage = _configure_stage

@@ -34,7 +34,7 @@ _LAZY = {
     "EmbeddingScatter": "scatter",
     "Explorer": "explorer",
     "MethodComparison": "comparison",
-    "Progress": "run",
+    "Progress": "progress",
     "SelectionGallery": "gallery",
     "TrainingMonitor": "monitor",
     "TrainingRun": "run",

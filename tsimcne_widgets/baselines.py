@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ._runbase import RunBase
+from .neighbors import PCA_DIM
 from .snapshots import Snapshot
 
 __all__ = ["METHODS", "embed", "start", "pixel_features", "BaselineRun", "BaselineProgress"]
@@ -183,7 +184,7 @@ def embed(features, method: str, *, random_state=0, pca="auto", callback=None,
     X = _check_features(features)
     report = progress if progress is not None else (lambda phase, i, n: None)
     if pca == "auto":
-        pca = None if method == "pca" else 50
+        pca = None if method == "pca" else PCA_DIM
     if method == "pca":
         from sklearn.decomposition import PCA
 

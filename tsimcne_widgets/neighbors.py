@@ -14,7 +14,9 @@ import torch
 
 __all__ = ["pixel_neighbors"]
 
-_PCA_DIM = 50  # as the pixel baselines of t-SNE and UMAP (baselines.pixel_features)
+# Dimensions every neighbour search reduces to first with PCA: these pixel neighbours and
+# the t-SNE and UMAP baselines (``baselines.embed(pca="auto")``).
+PCA_DIM = 50
 
 
 def _pca(x: torch.Tensor, n_components: int) -> torch.Tensor:
@@ -52,7 +54,7 @@ def pixel_neighbors(images: torch.Tensor, k: int, *, chunk: int = 1024) -> torch
     k = min(int(k), n - 1)
     if k < 1:
         raise ValueError(f"finding neighbours needs at least 2 images, got {n}.")
-    x = _pca(images.reshape(n, -1).float(), _PCA_DIM)
+    x = _pca(images.reshape(n, -1).float(), PCA_DIM)
     sq = (x * x).sum(1)
     out = torch.empty(n, k, dtype=torch.long, device=images.device)
     for start in range(0, n, chunk):

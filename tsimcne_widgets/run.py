@@ -17,7 +17,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,81 +25,16 @@ import torch
 
 from ._openmp import release_caller_workers
 from ._runbase import RunBase
+from .progress import STATES, Progress
 from .run_dir import RunDirWriter
 from .snapshots import Snapshot, StablePCA
 from .trainer import NonFiniteLossError, StepInfo, Trainer
 
 __all__ = ["Progress", "RunHooks", "TrainingRun", "EVENTS", "STATES"]
 
-STATES = ("idle", "running", "paused", "stopping", "stopped", "finished", "failed")
 EVENTS = ("epoch_end", "stage_change", "snapshot", "finished", "failed", "stopped")
 _ACTIVE = ("running", "paused", "stopping")
 _LIVE_RUNS: weakref.WeakSet = weakref.WeakSet()
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where a run is. Immutable; a fresh record replaces it after every step.
-
-    Attributes
-    ----------
-    state : str
-        One of ``STATES``.
-    stage, n_stages : int
-        Current stage (1-based) and number of stages.
-    stage_name : str
-        'pretrain', '2D readout' or 'fine-tune' ('train' for a single stage).
-    epoch, epochs_in_stage : int
-        Current epoch within the stage (1-based) and epochs in the stage.
-    step_in_stage, steps_in_stage : int
-        Steps done within the stage and steps the stage has.
-    steps_done, total_steps : int
-        Steps done and total over the whole schedule.
-    loss, lr : float
-        Loss and learning rate of the last step.
-    elapsed, eta : float
-        Seconds spent training, over all resumes of the estimator's schedule (pauses
-        excluded), and the estimated seconds left. With a ``time_budget``, the budget
-        seconds used so far and the budget seconds left.
-    time_budget : float or None
-        The estimator's time budget in seconds, if it has one.
-    precision : str
-        'bf16' or 'fp32', the estimator's ``precision_``.
-    threads : int
-        CPU threads of the training steps now (``n_threads``); 0 on a GPU.
-    views_per_s : float
-        Recent training throughput (two views per image).
-    compiling : bool
-        The step under way compiles the model (``torch_compile``): it takes long.
-    compile_seconds : float
-        Seconds spent compiling so far.
-    """
-
-    state: str = "idle"
-    stage: int = 1
-    n_stages: int = 3
-    stage_name: str = ""
-    epoch: int = 1
-    epochs_in_stage: int = 0
-    step_in_stage: int = 0
-    steps_in_stage: int = 0
-    steps_done: int = 0
-    total_steps: int = 0
-    loss: float = float("nan")
-    lr: float = 0.0
-    elapsed: float = 0.0
-    eta: float = float("nan")
-    views_per_s: float = 0.0
-    time_budget: float | None = None
-    precision: str = ""
-    threads: int = 0
-    compiling: bool = False
-    compile_seconds: float = 0.0
-
-    @property
-    def fraction(self) -> float:
-        """Share of the whole schedule done, in [0, 1]."""
-        return self.steps_done / self.total_steps if self.total_steps else 0.0
 
 
 @dataclass(frozen=True)
@@ -281,7 +216,7 @@ class TrainingRun(RunBase):
 
     def _set_state_locked(self, state: str) -> None:
         self._state = state
-        self._progress = _replace(self._progress, state=state)
+        self._progress = replace(self._progress, state=state)
 
     def _start(self) -> TrainingRun:
         # On the caller's thread: a data mismatch raises here, and the schedule size is
@@ -560,12 +495,6 @@ def start_run(hooks: RunHooks, data, **kwargs) -> TrainingRun:
     """Create a :class:`TrainingRun` and start its threads; see :meth:`TSimCNE.start`."""
     run = TrainingRun(hooks, data, **kwargs)
     return run._start()
-
-
-def _replace(p: Progress, **kw) -> Progress:
-    from dataclasses import replace
-
-    return replace(p, **kw)
 
 
 @atexit.register

@@ -27,7 +27,7 @@ torchrun, Slurm or a plain script), and :meth:`Explorer.watch` /
   :class:`~tsimcne_widgets.snapshots.Snapshot`.
 - ``epoch``: ``stage``, ``stage_name``, ``epoch``, ``loss``, ``lr``, ``seconds``,
   ``step``, ``time``: the estimator's ``history_`` record of each finished epoch.
-- ``progress``: ``time`` and the fields of :class:`~tsimcne_widgets.run.Progress`; at most
+- ``progress``: ``time`` and the fields of :class:`~tsimcne_widgets.progress.Progress`; at most
   about one a second, and at every pause and resume.
 - ``end``: ``state`` ('finished', 'stopped' or 'failed'), ``error`` (``"Type: message"``
   of a failure, else None), ``time``.

@@ -24,7 +24,8 @@ import numpy as np
 
 from ._kernel_poll import wait_event
 from ._runbase import RunBase
-from .run import EVENTS, Progress
+from .progress import Progress
+from .run import EVENTS
 from .run_dir import RunDirReader, RunDirWarning, write_control
 from .schedule import Stage
 from .snapshots import Snapshot

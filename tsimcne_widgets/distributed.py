@@ -34,6 +34,8 @@ What else changes with several processes:
   ``transform`` and the final ``embedding_`` use the unwrapped model and no collectives:
   each rank computes them locally (``fit`` ends with the same ``embedding_`` on every
   rank, each embedding all images).
+- **Exit.** A process group this module started is destroyed at interpreter exit, after
+  the live runs have stopped, as torch asks (``destroy_process_group`` before exit).
 - **Resuming.** A checkpoint holds the unwrapped model, the global batch size and the
   position in the schedule, so it continues with any number of processes that divides the
   batch size, or in one (``TSimCNE.load(path).start(X)``). Each rank's augmentations are
@@ -47,7 +49,9 @@ What else changes with several processes:
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,6 +134,17 @@ def _init_from_env(device: torch.device) -> None:
         torch.distributed.init_process_group(backend="nccl")
     else:
         torch.distributed.init_process_group(backend="gloo")
+    atexit.register(_destroy_at_exit)
+
+
+def _destroy_at_exit() -> None:
+    """Stop the live runs (their threads may be inside a collective), then destroy the
+    process group that :func:`_init_from_env` started."""
+    run = sys.modules.get(f"{__package__}.run")
+    if run is not None:
+        run.stop_all_runs()
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def context(setting, device: torch.device) -> DistContext | None:

@@ -498,8 +498,9 @@ def start_run(hooks: RunHooks, data, **kwargs) -> TrainingRun:
 
 
 @atexit.register
-def _stop_all_runs() -> None:
-    """At interpreter exit, stop live runs and give them a moment to end cleanly."""
+def stop_all_runs() -> None:
+    """Stop live runs and give them a moment to end cleanly (at interpreter exit; again
+    before a process group is destroyed, :mod:`tsimcne_widgets.distributed`)."""
     runs = list(_LIVE_RUNS)
     for run in runs:
         run.stop()

@@ -43,10 +43,11 @@ def run_config(config: dict, data, seed: int, recipe: dict, tsne_features: bool)
     aug = params.pop("augmentations", None)
     resize = params.pop("resize", None)  # train and embed at a lower resolution
     # Bench-only probes of ideas not adopted (probe_patches.py): a negative bank, and
-    # neighbours from the run's own features, Adam.
+    # neighbours from the run's own features, Adam, clean anchors.
     probe_patches.install_bank(params.pop("_bank", 0))
     probe_patches.install_feature_neighbors(params.pop("_feat_nbr", None), data.labels)
     probe_patches.install_adam(params.pop("_adam_stages", ()))
+    probe_patches.install_clean_anchors(params.pop("_clean_stages", ()))
     if resize is not None:
         data = as_images(data, resize=resize)
     recipe = dict(recipe)

@@ -1,7 +1,7 @@
 """Bench-only patches for training ideas that were measured and not adopted.
 
 ``fashion_recipe.py`` installs them from the configuration keys ``"_bank"``,
-``"_feat_nbr"`` and ``"_adam_stages"``; none is part of the package.
+``"_feat_nbr"``, ``"_clean_stages"`` and ``"_adam_stages"``; none is part of the package.
 
 - ``install_bank(size)``: a FIFO bank of the last ``size`` detached 2D embeddings (the
   first views of recent batches) joins every anchor's negatives, as in MoCo-style queues;
@@ -11,6 +11,8 @@
   again every ``cfg["every"]`` epochs (NNCLR-style), either instead of the pixel
   neighbours (``"mix": "replace"``) or beside them (``"union"``). Prints the share of
   neighbours with the image's class at each search.
+- ``install_clean_anchors(stages)``: in those stages the first view of every pair is the
+  image itself, not augmented (the map is scored on clean images).
 - ``install_adam(stages)``: Adam instead of SGD in those stages (parametric neighbour
   embeddings are usually trained with Adam).
 """
@@ -77,6 +79,7 @@ def _feature_neighbors(trainer, k: int) -> torch.Tensor:
 
 
 def _step(self):
+    _CLEAN["stage"] = self.stage
     cfg = _FEATURES["cfg"]
     if cfg is not None and self.neighbor_positives > 0:
         self._find_neighbors()
@@ -124,3 +127,24 @@ def install_adam(stages) -> None:
     and schedule, no weight decay) instead of SGD."""
     _ADAM["stages"] = tuple(stages or ())
     trainer_mod.Trainer._configure_stage = _configure_stage
+
+
+# --- clean (un-augmented) anchors in some stages ---
+_AUGMENT = trainer_mod.augment
+_CLEAN: dict = {"stages": (), "stage": None}
+
+
+def _augment(images, cfg, generator, out_size=None):
+    x = _AUGMENT(images, cfg, generator, out_size)
+    if _CLEAN["stage"] in _CLEAN["stages"] and out_size is None:
+        half = x.shape[0] // 2
+        x[:half] = images[:half].float() / 255.0 if images.dtype == torch.uint8 \
+            else images[:half].float()
+    return x
+
+
+def install_clean_anchors(stages) -> None:
+    """Runs created from now on keep the first views clean in the 0-based ``stages``."""
+    _CLEAN["stages"] = tuple(stages or ())
+    trainer_mod.augment = _augment
+    trainer_mod.Trainer.step = _step

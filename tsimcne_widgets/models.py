@@ -27,29 +27,34 @@ def _conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> list
     ]
 
 
-class SmallCNN(nn.Module):
-    """A compact CNN (about 1.6 M parameters) for tiny images: five 3x3 convs, the last
-    one from 256 to 512 channels at a quarter of the input size."""
+class _ConvFeatures(nn.Module):
+    """Conv layers, then global average pooling to ``feature_dim`` features."""
 
     feature_dim = 512
 
-    def __init__(self, in_channels: int = 3):
+    def __init__(self, *layers: nn.Module):
         super().__init__()
-        self.features = nn.Sequential(
-            *_conv_bn_relu(in_channels, 32),
-            *_conv_bn_relu(32, 64),
-            *_conv_bn_relu(64, 128, stride=2),
-            *_conv_bn_relu(128, 256, stride=2),
-            *_conv_bn_relu(256, 512),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-        )
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
     def forward(self, x):
         return self.features(x)
 
 
-class FastCNN(nn.Module):
+class SmallCNN(_ConvFeatures):
+    """A compact CNN (about 1.6 M parameters) for tiny images: five 3x3 convs, the last
+    one from 256 to 512 channels at a quarter of the input size."""
+
+    def __init__(self, in_channels: int = 3):
+        super().__init__(
+            *_conv_bn_relu(in_channels, 32),
+            *_conv_bn_relu(32, 64),
+            *_conv_bn_relu(64, 128, stride=2),
+            *_conv_bn_relu(128, 256, stride=2),
+            *_conv_bn_relu(256, 512),
+        )
+
+
+class FastCNN(_ConvFeatures):
     """A CNN sized for CPUs and images of up to about 32x32 (0.3 M parameters).
 
     A stride-2 stem halves the image before any wide layer, the 3x3 convs stay at 64 and
@@ -58,22 +63,14 @@ class FastCNN(nn.Module):
     256-to-512 3x3 conv dominates its cost.
     """
 
-    feature_dim = 512
-
     def __init__(self, in_channels: int = 3):
-        super().__init__()
-        self.features = nn.Sequential(
+        super().__init__(
             *_conv_bn_relu(in_channels, 32, stride=2),
             *_conv_bn_relu(32, 64),
             *_conv_bn_relu(64, 128, stride=2),
             *_conv_bn_relu(128, 128),
             *_conv_bn_relu(128, 512, kernel=1),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
         )
-
-    def forward(self, x):
-        return self.features(x)
 
 
 def _small_image_resnet(name: str, in_channels: int) -> tuple[nn.Module, int]:

@@ -1,0 +1,156 @@
+"""Probe: can a 2D head trained on *cached* backbone features reach pixel t-SNE?
+
+Trains ``cpu_recipe()`` with a time budget (or loads a saved run), freezes its backbone,
+caches the features of the clean images, and trains a fresh MLP head as a parametric
+neighbour embedding (Cauchy InfoNCE over in-batch negatives) of a kNN graph for a few
+seconds of CPU. Prints the 2D kNN accuracy over time for each graph:
+
+    python bench/cached_head_probe.py --budget 4min --save /tmp/probe.pt
+    python bench/cached_head_probe.py --load /tmp/probe.pt --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from fashion_setup import fit_recipe, load_subset, machine
+from map_scores import knn
+from neighbor_sources import pca, unit
+
+from tsimcne_widgets import TSimCNE
+from tsimcne_widgets.losses import cauchy_infonce
+from tsimcne_widgets.neighbors import pixel_neighbors
+
+
+def neighbours(v: np.ndarray, k: int) -> torch.Tensor:
+    return pixel_neighbors(torch.as_tensor(v, dtype=torch.float32)[:, :, None, None], k)
+
+
+def exaggerated_infonce(z: torch.Tensor, dof: float, exag: float) -> torch.Tensor:
+    """Cauchy InfoNCE with the attraction to the partner weighted by ``exag``."""
+    z = z.float()
+    n = len(z)
+    sq = (z * z).sum(1)
+    d2 = (sq[:, None] + sq[None, :] - 2.0 * (z @ z.T)).clamp_min(0.0)
+    logits = -dof * torch.log1p(d2 / dof)
+    logits = logits.masked_fill(torch.eye(n, dtype=torch.bool), float("-inf"))
+    pos = logits[torch.arange(n), (torch.arange(n) + n // 2) % n]
+    return (torch.logsumexp(logits, 1) - exag * pos).mean()
+
+
+def train_head(x: torch.Tensor, nbrs: torch.Tensor, labels, *, seconds: float, dof: float,
+               batch: int, lr: float, hidden: int, seed: int, report: float,
+               exag: float = 1.0, wd: float = 0.0, weights=None) -> list:
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    if x.dtype == torch.long:  # a free table of 2D points: non-parametric
+        head = torch.nn.Embedding(len(x), 2)
+        with torch.no_grad():
+            head.weight.normal_(0, 1e-2, generator=g)
+    else:
+        head = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(),
+                                   torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
+                                   torch.nn.Linear(hidden, 2))
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=wd)
+    n, k = nbrs.shape
+    out, t0, next_report, steps = [], time.perf_counter(), report, 0
+    while True:
+        i = torch.randint(n, (batch,), generator=g)
+        col = (torch.randint(k, (batch,), generator=g) if weights is None
+               else torch.multinomial(weights[i], 1, generator=g)[:, 0])
+        j = nbrs[i, col]
+        z = head(torch.cat([x[i], x[j]]))
+        loss = (cauchy_infonce(z, dof=dof) if exag == 1 else exaggerated_infonce(z, dof, exag))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        steps += 1
+        el = time.perf_counter() - t0
+        if el >= next_report:
+            with torch.no_grad():
+                Z = head(x).numpy()
+            out.append({"s": round(el), "steps": steps, "loss": round(float(loss.detach()), 3),
+                        "knn": knn(Z, labels)})
+            next_report += report
+            if el >= seconds:
+                return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--subset", type=int, default=10000)
+    p.add_argument("--budget", default="4min")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overrides", default="{}", help="JSON cpu_recipe() overrides")
+    p.add_argument("--save")
+    p.add_argument("--load")
+    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--report", type=float, default=20)
+    p.add_argument("--graphs", default="features,pixels,joined")
+    p.add_argument("--dof", type=float, default=0.5)
+    p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--hidden", type=int, default=512)
+    p.add_argument("--k", type=int, default=15)
+    p.add_argument("--input", default="features")
+    p.add_argument("--variants", help="a JSON list of dicts of train_head keywords")
+    args = p.parse_args()
+    data = load_subset(args.subset)
+    print(f"# {machine()}; Fashion-MNIST subset {args.subset}", flush=True)
+    if args.load and os.path.exists(args.load):
+        est = TSimCNE.load(args.load)
+    else:
+        over = {k: tuple(v) if isinstance(v, list) else v
+                for k, v in json.loads(args.overrides).items()}
+        est, Z, seconds = fit_recipe(data, args.budget, args.seed, **over)
+        print(json.dumps({"map": knn(Z, data.labels), "seconds": round(seconds),
+                          "epochs": [st.epochs for st in est.schedule_]}), flush=True)
+        if args.save:
+            est.save(args.save)
+    X = torch.as_tensor(np.asarray(data.images)).float()
+    X = X.reshape(len(X), -1, *X.shape[-2:])
+    x14 = F.interpolate(X, size=(14, 14), mode="bilinear", antialias=True)
+    feats = est.backbone_features(data)
+    print(json.dumps({"features": knn(feats, data.labels)}), flush=True)
+    spaces = {"pixels": pca(x14.flatten(1).numpy()), "features": pca(feats)}
+    spaces["joined"] = np.hstack([unit(spaces["pixels"]), 0.5 * unit(spaces["features"])])
+    inputs = {"features": unit(feats - feats.mean(0)),
+              "features+pixels": np.hstack([unit(feats - feats.mean(0)),
+                                            unit(spaces["pixels"])])}
+    x = (torch.arange(len(feats)) if args.input == "free"
+         else torch.as_tensor(inputs[args.input], dtype=torch.float32))
+    variants = json.loads(args.variants) if args.variants else [{}]
+    for graph in args.graphs.split(","):
+        for v in variants:
+            o = {"dof": args.dof, "batch": args.batch, "lr": args.lr, "hidden": args.hidden,
+                 "k": args.k, **v}
+            k = o.pop("k")
+            weights = None
+            if o.pop("perplexity", None):
+                import openTSNE
+                P = openTSNE.affinity.PerplexityBasedNN(spaces[graph], k // 3,
+                                                        random_state=0).P.tocsr()
+                nb = np.zeros((P.shape[0], k), dtype=np.int64)
+                w = np.zeros((P.shape[0], k), dtype=np.float32)
+                for r in range(P.shape[0]):
+                    a, b = P.indptr[r], P.indptr[r + 1]
+                    top = np.argsort(-P.data[a:b])[:k]
+                    nb[r, :len(top)] = P.indices[a:b][top]
+                    w[r, :len(top)] = P.data[a:b][top]
+                nbrs, weights = torch.as_tensor(nb), torch.as_tensor(w)
+            else:
+                nbrs = neighbours(spaces[graph], k)
+            rows = train_head(x, nbrs, data.labels, seconds=args.seconds, seed=args.seed,
+                              report=args.report, weights=weights, **o)
+            print(json.dumps({"graph": graph, "input": args.input, **o, "k": k, **v,
+                              "curve": rows}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

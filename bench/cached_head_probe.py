@@ -46,13 +46,16 @@ def exaggerated_infonce(z: torch.Tensor, dof: float, exag: float) -> torch.Tenso
 
 def train_head(x: torch.Tensor, nbrs: torch.Tensor, labels, *, seconds: float, dof: float,
                batch: int, lr: float, hidden: int, seed: int, report: float,
-               exag: float = 1.0, wd: float = 0.0, weights=None) -> list:
+               exag: float = 1.0, wd: float = 0.0, weights=None, init=None, target=None) -> list:
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     if x.dtype == torch.long:  # a free table of 2D points: non-parametric
         head = torch.nn.Embedding(len(x), 2)
         with torch.no_grad():
-            head.weight.normal_(0, 1e-2, generator=g)
+            if init is None:
+                head.weight.normal_(0, 1e-2, generator=g)
+            else:
+                head.weight.copy_(torch.as_tensor(init, dtype=torch.float32))
     else:
         head = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(),
                                    torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
@@ -60,7 +63,27 @@ def train_head(x: torch.Tensor, nbrs: torch.Tensor, labels, *, seconds: float, d
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=wd)
     n, k = nbrs.shape
     out, t0, next_report, steps = [], time.perf_counter(), report, 0
+    if target is not None:  # regression onto a given 2D map (distillation), not InfoNCE
+        y = torch.as_tensor(target, dtype=torch.float32)
+        y = (y - y.mean(0)) / y.std()
     while True:
+        if target is not None:
+            i = torch.randint(n, (batch,), generator=g)
+            loss = F.mse_loss(head(x[i]), y[i])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            steps += 1
+            el = time.perf_counter() - t0
+            if el >= next_report:
+                with torch.no_grad():
+                    Z = head(x).numpy()
+                out.append({"s": round(el), "steps": steps, "mse": round(float(loss.detach()), 4),
+                            "knn": knn(Z, labels)})
+                next_report += report
+                if el >= seconds:
+                    return out
+            continue
         i = torch.randint(n, (batch,), generator=g)
         col = (torch.randint(k, (batch,), generator=g) if weights is None
                else torch.multinomial(weights[i], 1, generator=g)[:, 0])
@@ -132,6 +155,20 @@ def main():
                  "k": args.k, **v}
             k = o.pop("k")
             weights = None
+            if o.pop("distill", None):  # regress onto t-SNE (perplexity 30) of the graph's space
+                from tsimcne_widgets.baselines import embed
+                o["target"] = embed(spaces[graph], "tsne", random_state=0)
+                print(json.dumps({"distill_target_knn": knn(o["target"], data.labels)}),
+                      flush=True)
+            if o.pop("tsne_init", None):  # start the free table at t-SNE of the same graph
+                import openTSNE
+                aff = openTSNE.affinity.Uniform(spaces[graph], k_neighbors=k, random_state=0)
+                E = openTSNE.TSNEEmbedding(openTSNE.initialization.pca(spaces[graph],
+                                                                        random_state=0),
+                                           aff, random_state=0)
+                o["init"] = np.asarray(E.optimize(250, exaggeration=12, momentum=0.5)
+                                       .optimize(500, momentum=0.8))
+                print(json.dumps({"tsne_init_knn": knn(o["init"], data.labels)}), flush=True)
             if o.pop("perplexity", None):
                 import openTSNE
                 P = openTSNE.affinity.PerplexityBasedNN(spaces[graph], k // 3,
@@ -148,6 +185,8 @@ def main():
                 nbrs = neighbours(spaces[graph], k)
             rows = train_head(x, nbrs, data.labels, seconds=args.seconds, seed=args.seed,
                               report=args.report, weights=weights, **o)
+            o.pop("init", None)
+            o.pop("target", None)
             print(json.dumps({"graph": graph, "input": args.input, **o, "k": k, **v,
                               "curve": rows}), flush=True)
 

@@ -17,6 +17,7 @@ import os
 import time
 
 import numpy as np
+import openTSNE
 import torch
 import torch.nn.functional as F
 from fashion_setup import fit_recipe, load_subset, machine
@@ -24,12 +25,35 @@ from map_scores import knn
 from neighbor_sources import pca, unit
 
 from tsimcne_widgets import TSimCNE
+from tsimcne_widgets.baselines import embed
 from tsimcne_widgets.losses import cauchy_infonce
 from tsimcne_widgets.neighbors import pixel_neighbors
 
 
 def neighbours(v: np.ndarray, k: int) -> torch.Tensor:
     return pixel_neighbors(torch.as_tensor(v, dtype=torch.float32)[:, :, None, None], k)
+
+
+def perplexity_neighbours(v: np.ndarray, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each point's ``k`` largest t-SNE affinities (perplexity ``k // 3``): indices, weights."""
+    P = openTSNE.affinity.PerplexityBasedNN(v, k // 3, random_state=0).P.tocsr()
+    nb = np.zeros((P.shape[0], k), dtype=np.int64)
+    w = np.zeros((P.shape[0], k), dtype=np.float32)
+    for r in range(P.shape[0]):
+        a, b = P.indptr[r], P.indptr[r + 1]
+        top = np.argsort(-P.data[a:b])[:k]
+        nb[r, :len(top)] = P.indices[a:b][top]
+        w[r, :len(top)] = P.data[a:b][top]
+    return torch.as_tensor(nb), torch.as_tensor(w)
+
+
+def uniform_tsne(v: np.ndarray, k: int) -> np.ndarray:
+    """t-SNE of the uniform ``k``-neighbour graph of ``v`` (PCA start, 250 + 500 steps)."""
+    aff = openTSNE.affinity.Uniform(v, k_neighbors=k, random_state=0)
+    E = openTSNE.TSNEEmbedding(openTSNE.initialization.pca(v, random_state=0), aff,
+                               random_state=0)
+    return np.asarray(E.optimize(250, exaggeration=12, momentum=0.5)
+                      .optimize(500, momentum=0.8))
 
 
 def exaggerated_infonce(z: torch.Tensor, dof: float, exag: float) -> torch.Tensor:
@@ -66,30 +90,17 @@ def train_head(x: torch.Tensor, nbrs: torch.Tensor, labels, *, seconds: float, d
     if target is not None:  # regression onto a given 2D map (distillation), not InfoNCE
         y = torch.as_tensor(target, dtype=torch.float32)
         y = (y - y.mean(0)) / y.std()
+    metric = "loss" if target is None else "mse"
     while True:
-        if target is not None:
-            i = torch.randint(n, (batch,), generator=g)
-            loss = F.mse_loss(head(x[i]), y[i])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            steps += 1
-            el = time.perf_counter() - t0
-            if el >= next_report:
-                with torch.no_grad():
-                    Z = head(x).numpy()
-                out.append({"s": round(el), "steps": steps, "mse": round(float(loss.detach()), 4),
-                            "knn": knn(Z, labels)})
-                next_report += report
-                if el >= seconds:
-                    return out
-            continue
         i = torch.randint(n, (batch,), generator=g)
-        col = (torch.randint(k, (batch,), generator=g) if weights is None
-               else torch.multinomial(weights[i], 1, generator=g)[:, 0])
-        j = nbrs[i, col]
-        z = head(torch.cat([x[i], x[j]]))
-        loss = (cauchy_infonce(z, dof=dof) if exag == 1 else exaggerated_infonce(z, dof, exag))
+        if target is not None:
+            loss = F.mse_loss(head(x[i]), y[i])
+        else:
+            col = (torch.randint(k, (batch,), generator=g) if weights is None
+                   else torch.multinomial(weights[i], 1, generator=g)[:, 0])
+            z = head(torch.cat([x[i], x[nbrs[i, col]]]))
+            loss = (cauchy_infonce(z, dof=dof) if exag == 1
+                    else exaggerated_infonce(z, dof, exag))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -98,12 +109,12 @@ def train_head(x: torch.Tensor, nbrs: torch.Tensor, labels, *, seconds: float, d
         if el >= next_report:
             with torch.no_grad():
                 Z = head(x).numpy()
-            out.append({"s": round(el), "steps": steps, "loss": round(float(loss.detach()), 3),
+            out.append({"s": round(el), "steps": steps,
+                        metric: round(float(loss.detach()), 3 if target is None else 4),
                         "knn": knn(Z, labels)})
             next_report += report
             if el >= seconds:
                 return out
-
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -143,9 +154,9 @@ def main():
     print(json.dumps({"features": knn(feats, data.labels)}), flush=True)
     spaces = {"pixels": pca(x14.flatten(1).numpy()), "features": pca(feats)}
     spaces["joined"] = np.hstack([unit(spaces["pixels"]), 0.5 * unit(spaces["features"])])
-    inputs = {"features": unit(feats - feats.mean(0)),
-              "features+pixels": np.hstack([unit(feats - feats.mean(0)),
-                                            unit(spaces["pixels"])])}
+    centred = unit(feats - feats.mean(0))
+    inputs = {"features": centred,
+              "features+pixels": np.hstack([centred, unit(spaces["pixels"])])}
     x = (torch.arange(len(feats)) if args.input == "free"
          else torch.as_tensor(inputs[args.input], dtype=torch.float32))
     variants = json.loads(args.variants) if args.variants else [{}]
@@ -156,31 +167,14 @@ def main():
             k = o.pop("k")
             weights = None
             if o.pop("distill", None):  # regress onto t-SNE (perplexity 30) of the graph's space
-                from tsimcne_widgets.baselines import embed
                 o["target"] = embed(spaces[graph], "tsne", random_state=0)
                 print(json.dumps({"distill_target_knn": knn(o["target"], data.labels)}),
                       flush=True)
             if o.pop("tsne_init", None):  # start the free table at t-SNE of the same graph
-                import openTSNE
-                aff = openTSNE.affinity.Uniform(spaces[graph], k_neighbors=k, random_state=0)
-                E = openTSNE.TSNEEmbedding(openTSNE.initialization.pca(spaces[graph],
-                                                                        random_state=0),
-                                           aff, random_state=0)
-                o["init"] = np.asarray(E.optimize(250, exaggeration=12, momentum=0.5)
-                                       .optimize(500, momentum=0.8))
+                o["init"] = uniform_tsne(spaces[graph], k)
                 print(json.dumps({"tsne_init_knn": knn(o["init"], data.labels)}), flush=True)
             if o.pop("perplexity", None):
-                import openTSNE
-                P = openTSNE.affinity.PerplexityBasedNN(spaces[graph], k // 3,
-                                                        random_state=0).P.tocsr()
-                nb = np.zeros((P.shape[0], k), dtype=np.int64)
-                w = np.zeros((P.shape[0], k), dtype=np.float32)
-                for r in range(P.shape[0]):
-                    a, b = P.indptr[r], P.indptr[r + 1]
-                    top = np.argsort(-P.data[a:b])[:k]
-                    nb[r, :len(top)] = P.indices[a:b][top]
-                    w[r, :len(top)] = P.data[a:b][top]
-                nbrs, weights = torch.as_tensor(nb), torch.as_tensor(w)
+                nbrs, weights = perplexity_neighbours(spaces[graph], k)
             else:
                 nbrs = neighbours(spaces[graph], k)
             rows = train_head(x, nbrs, data.labels, seconds=args.seconds, seed=args.seed,

@@ -25,6 +25,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -119,8 +120,10 @@ def peer(args, X) -> tuple[float, float]:
     np.save(path, X)
     code = PEER.replace("EPOCHS", str(args.peer_epochs)).replace("BATCH", str(args.batch_size))
     env = {"PYTHONPATH": args.peer_path, "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
-    out = subprocess.run([args.peer_python, "-c", code, str(path)], capture_output=True,
-                         text=True, env=env, timeout=3600)
+    # Lightning writes lightning_logs/ with checkpoints into its working folder
+    with tempfile.TemporaryDirectory() as cwd:
+        out = subprocess.run([args.peer_python, "-c", code, str(path)], capture_output=True,
+                             text=True, env=env, timeout=3600, cwd=cwd)
     if out.returncode:
         raise RuntimeError(out.stderr[-3000:])
     rec = json.loads(out.stdout.strip().splitlines()[-1])

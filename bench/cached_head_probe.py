@@ -132,7 +132,8 @@ def main():
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--k", type=int, default=15)
-    p.add_argument("--input", default="features")
+    p.add_argument("--input", default="features",
+                   help="features, pixels, features+pixels or free (a table of 2D points)")
     p.add_argument("--variants", help="a JSON list of dicts of train_head keywords")
     args = p.parse_args()
     data = load_subset(args.subset)
@@ -155,7 +156,7 @@ def main():
     spaces = {"pixels": pca(x14.flatten(1).numpy()), "features": pca(feats)}
     spaces["joined"] = np.hstack([unit(spaces["pixels"]), 0.5 * unit(spaces["features"])])
     centred = unit(feats - feats.mean(0))
-    inputs = {"features": centred,
+    inputs = {"features": centred, "pixels": unit(spaces["pixels"]),
               "features+pixels": np.hstack([centred, unit(spaces["pixels"])])}
     x = (torch.arange(len(feats)) if args.input == "free"
          else torch.as_tensor(inputs[args.input], dtype=torch.float32))

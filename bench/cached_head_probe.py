@@ -154,10 +154,11 @@ def main():
     feats = est.backbone_features(data)
     print(json.dumps({"features": knn(feats, data.labels)}), flush=True)
     spaces = {"pixels": pca(x14.flatten(1).numpy()), "features": pca(feats)}
-    spaces["joined"] = np.hstack([unit(spaces["pixels"]), 0.5 * unit(spaces["features"])])
+    pixels = unit(spaces["pixels"])
+    spaces["joined"] = np.hstack([pixels, 0.5 * unit(spaces["features"])])
     centred = unit(feats - feats.mean(0))
-    inputs = {"features": centred, "pixels": unit(spaces["pixels"]),
-              "features+pixels": np.hstack([centred, unit(spaces["pixels"])])}
+    inputs = {"features": centred, "pixels": pixels,
+              "features+pixels": np.hstack([centred, pixels])}
     x = (torch.arange(len(feats)) if args.input == "free"
          else torch.as_tensor(inputs[args.input], dtype=torch.float32))
     variants = json.loads(args.variants) if args.variants else [{}]

@@ -70,7 +70,8 @@ def exaggerated_infonce(z: torch.Tensor, dof: float, exag: float) -> torch.Tenso
 
 def train_head(x: torch.Tensor, nbrs: torch.Tensor, labels, *, seconds: float, dof: float,
                batch: int, lr: float, hidden: int, seed: int, report: float,
-               exag: float = 1.0, wd: float = 0.0, weights=None, init=None, target=None) -> list:
+               exag: float = 1.0, exag_steps: int | None = None, wd: float = 0.0,
+               weights=None, init=None, target=None) -> list:
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     if x.dtype == torch.long:  # a free table of 2D points: non-parametric
@@ -99,8 +100,9 @@ def train_head(x: torch.Tensor, nbrs: torch.Tensor, labels, *, seconds: float, d
             col = (torch.randint(k, (batch,), generator=g) if weights is None
                    else torch.multinomial(weights[i], 1, generator=g)[:, 0])
             z = head(torch.cat([x[i], x[nbrs[i, col]]]))
-            loss = (cauchy_infonce(z, dof=dof) if exag == 1
-                    else exaggerated_infonce(z, dof, exag))
+            # exag_steps: early exaggeration, as in t-SNE (the attraction weighted up at first)
+            e = exag if exag_steps is None or steps < exag_steps else 1.0
+            loss = cauchy_infonce(z, dof=dof) if e == 1 else exaggerated_infonce(z, dof, e)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -68,10 +68,22 @@ def exaggerated_infonce(z: torch.Tensor, dof: float, exag: float) -> torch.Tenso
     return (torch.logsumexp(logits, 1) - exag * pos).mean()
 
 
+def all_negatives_infonce(z: torch.Tensor, anchors: torch.Tensor, partners: torch.Tensor,
+                          dof: float) -> torch.Tensor:
+    """Cauchy InfoNCE of ``anchors`` against every other point of ``z`` as a negative."""
+    a = z[anchors]
+    d2 = ((a * a).sum(1)[:, None] + (z * z).sum(1)[None, :] - 2.0 * (a @ z.T)).clamp_min(0.0)
+    logits = -dof * torch.log1p(d2 / dof)
+    logits[torch.arange(len(anchors)), anchors] = float("-inf")
+    pos = logits[torch.arange(len(anchors)), partners]
+    return (torch.logsumexp(logits, 1) - pos).mean()
+
+
 def train_head(x: torch.Tensor, nbrs: torch.Tensor, labels, *, seconds: float, dof: float,
                batch: int, lr: float, hidden: int, seed: int, report: float,
                exag: float = 1.0, exag_steps: int | None = None, wd: float = 0.0,
-               weights=None, init=None, target=None) -> list:
+               weights=None, init=None, target=None, anneal: bool = False,
+               all_negatives: bool = False) -> list:
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     if x.dtype == torch.long:  # a free table of 2D points: non-parametric
@@ -99,15 +111,22 @@ def train_head(x: torch.Tensor, nbrs: torch.Tensor, labels, *, seconds: float, d
         else:
             col = (torch.randint(k, (batch,), generator=g) if weights is None
                    else torch.multinomial(weights[i], 1, generator=g)[:, 0])
-            z = head(torch.cat([x[i], x[nbrs[i, col]]]))
-            # exag_steps: early exaggeration, as in t-SNE (the attraction weighted up at first)
-            e = exag if exag_steps is None or steps < exag_steps else 1.0
-            loss = cauchy_infonce(z, dof=dof) if e == 1 else exaggerated_infonce(z, dof, e)
+            if all_negatives:  # every point is a negative, as in t-SNE's normalisation
+                loss = all_negatives_infonce(head(x), i, nbrs[i, col], dof)
+            else:
+                z = head(torch.cat([x[i], x[nbrs[i, col]]]))
+                # exag_steps: early exaggeration, as in t-SNE (attraction weighted up at first)
+                e = exag if exag_steps is None or steps < exag_steps else 1.0
+                loss = (cauchy_infonce(z, dof=dof) if e == 1
+                        else exaggerated_infonce(z, dof, e))
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        el = time.perf_counter() - t0
+        if anneal:  # cosine decay of the rate to 0 over the probe's seconds
+            for group in opt.param_groups:
+                group["lr"] = lr * 0.5 * (1.0 + np.cos(np.pi * min(el / seconds, 1.0)))
         opt.step()
         steps += 1
-        el = time.perf_counter() - t0
         if el >= next_report:
             with torch.no_grad():
                 Z = head(x).numpy()

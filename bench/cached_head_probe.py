@@ -83,7 +83,7 @@ def train_head(x: torch.Tensor, nbrs: torch.Tensor, labels, *, seconds: float, d
                batch: int, lr: float, hidden: int, seed: int, report: float,
                exag: float = 1.0, exag_steps: int | None = None, wd: float = 0.0,
                weights=None, init=None, target=None, anneal: bool = False,
-               all_negatives: bool = False) -> list:
+               all_negatives: bool = False, act: str = "relu", norm: bool = False) -> list:
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     if x.dtype == torch.long:  # a free table of 2D points: non-parametric
@@ -94,8 +94,11 @@ def train_head(x: torch.Tensor, nbrs: torch.Tensor, labels, *, seconds: float, d
             else:
                 head.weight.copy_(torch.as_tensor(init, dtype=torch.float32))
     else:
-        head = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(),
-                                   torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
+        def block(d_in):  # act: "relu" or "gelu"; norm: a LayerNorm before it
+            layers = [torch.nn.Linear(d_in, hidden)]
+            layers += [torch.nn.LayerNorm(hidden)] if norm else []
+            return layers + [torch.nn.GELU() if act == "gelu" else torch.nn.ReLU()]
+        head = torch.nn.Sequential(*block(x.shape[1]), *block(hidden),
                                    torch.nn.Linear(hidden, 2))
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=wd)
     n, k = nbrs.shape
@@ -130,9 +133,14 @@ def train_head(x: torch.Tensor, nbrs: torch.Tensor, labels, *, seconds: float, d
         if el >= next_report:
             with torch.no_grad():
                 Z = head(x).numpy()
-            out.append({"s": round(el), "steps": steps,
-                        metric: round(float(loss.detach()), 3 if target is None else 4),
-                        "knn": knn(Z, labels)})
+            row = {"s": round(el), "steps": steps,
+                   metric: round(float(loss.detach()), 3 if target is None else 4),
+                   "knn": knn(Z, labels), "scale": round(float(Z.std()), 2)}
+            if x.dtype != torch.long:  # hidden units silent on every point (ReLU only)
+                with torch.no_grad():
+                    h = head[:-1](x)
+                row["dead"] = round(float((h.amax(0) <= 0).float().mean()), 3)
+            out.append(row)
             next_report += report
             if el >= seconds:
                 return out

@@ -48,6 +48,7 @@ def run_config(config: dict, data, seed: int, recipe: dict, tsne_features: bool)
     probe_patches.install_feature_neighbors(params.pop("_feat_nbr", None), data.labels)
     probe_patches.install_adam(params.pop("_adam_stages", ()))
     probe_patches.install_clean_anchors(params.pop("_clean_stages", ()))
+    probe_patches.install_head_norm(params.pop("_head_norm", False))
     if resize is not None:
         data = as_images(data, resize=resize)
     recipe = dict(recipe)
@@ -58,7 +59,8 @@ def run_config(config: dict, data, seed: int, recipe: dict, tsne_features: bool)
     est = TSimCNE(**params, random_state=seed)
     t0 = time.perf_counter()
     Z = est.fit_transform(data)
-    row = {"name": name, "seed": seed, **score(est, data, time.perf_counter() - t0, Z)}
+    row = {"name": name, "seed": seed, **score(est, data, time.perf_counter() - t0, Z),
+           "map_scale": round(float(np.std(Z)), 2)}
     if tsne_features:
         T = embed(est.backbone_features(data), "tsne", random_state=0)
         row["knn_tsne_features"] = knn(T, data.labels)

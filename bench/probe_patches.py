@@ -1,7 +1,8 @@
 """Bench-only patches for training ideas that were measured and not adopted.
 
 ``fashion_recipe.py`` installs them from the configuration keys ``"_bank"``,
-``"_feat_nbr"``, ``"_clean_stages"`` and ``"_adam_stages"``; none is part of the package.
+``"_feat_nbr"``, ``"_clean_stages"``, ``"_adam_stages"`` and ``"_head_norm"``; none is
+part of the package.
 
 - ``install_bank(size)``: a FIFO bank of the last ``size`` detached 2D embeddings (the
   first views of recent batches) joins every anchor's negatives, as in MoCo-style queues;
@@ -15,6 +16,7 @@
   image itself, not augmented (the map is scored on clean images).
 - ``install_adam(stages)``: Adam instead of SGD in those stages (parametric neighbour
   embeddings are usually trained with Adam).
+- ``install_head_norm(on)``: a LayerNorm before the projection head's ReLU.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 
 import tsimcne_widgets._setup as setup
+import tsimcne_widgets.models as models
 import tsimcne_widgets.trainer as trainer_mod
 from tsimcne_widgets.neighbors import pixel_neighbors
 
@@ -148,3 +151,19 @@ def install_clean_anchors(stages) -> None:
     _CLEAN["stages"] = tuple(stages or ())
     trainer_mod.augment = _augment
     trainer_mod.Trainer.step = _step
+
+
+# --- a LayerNorm in the projection head ---
+_HEAD_INIT = models.ProjectionHead.__init__
+
+
+def _head_init_norm(self, feature_dim: int, out_dim: int, hidden_dim: int = 1024):
+    _HEAD_INIT(self, feature_dim, out_dim, hidden_dim)
+    self.hidden = torch.nn.Sequential(torch.nn.Linear(feature_dim, hidden_dim),
+                                      torch.nn.LayerNorm(hidden_dim), torch.nn.ReLU())
+
+
+def install_head_norm(on: bool) -> None:
+    """Models created from now on put a LayerNorm between the head's hidden layer and its
+    ReLU (a parametric 2D head without one loses units and blows up its scale)."""
+    models.ProjectionHead.__init__ = _head_init_norm if on else _HEAD_INIT

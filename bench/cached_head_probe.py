@@ -56,27 +56,17 @@ def uniform_tsne(v: np.ndarray, k: int) -> np.ndarray:
                       .optimize(500, momentum=0.8))
 
 
-def exaggerated_infonce(z: torch.Tensor, dof: float, exag: float) -> torch.Tensor:
-    """Cauchy InfoNCE with the attraction to the partner weighted by ``exag``."""
+def anchored_infonce(z: torch.Tensor, anchors: torch.Tensor, partners: torch.Tensor,
+                     dof: float, exag: float = 1.0) -> torch.Tensor:
+    """Cauchy InfoNCE of the points ``anchors`` of ``z`` against every other point of ``z``,
+    with the attraction to each one's partner (an index into ``z``) weighted by ``exag``."""
     z = z.float()
-    n = len(z)
-    sq = (z * z).sum(1)
-    d2 = (sq[:, None] + sq[None, :] - 2.0 * (z @ z.T)).clamp_min(0.0)
-    logits = -dof * torch.log1p(d2 / dof)
-    logits = logits.masked_fill(torch.eye(n, dtype=torch.bool), float("-inf"))
-    pos = logits[torch.arange(n), (torch.arange(n) + n // 2) % n]
-    return (torch.logsumexp(logits, 1) - exag * pos).mean()
-
-
-def all_negatives_infonce(z: torch.Tensor, anchors: torch.Tensor, partners: torch.Tensor,
-                          dof: float) -> torch.Tensor:
-    """Cauchy InfoNCE of ``anchors`` against every other point of ``z`` as a negative."""
     a = z[anchors]
     d2 = ((a * a).sum(1)[:, None] + (z * z).sum(1)[None, :] - 2.0 * (a @ z.T)).clamp_min(0.0)
     logits = -dof * torch.log1p(d2 / dof)
-    logits[torch.arange(len(anchors)), anchors] = float("-inf")
-    pos = logits[torch.arange(len(anchors)), partners]
-    return (torch.logsumexp(logits, 1) - pos).mean()
+    rows = torch.arange(len(anchors))
+    logits[rows, anchors] = float("-inf")
+    return (torch.logsumexp(logits, 1) - exag * logits[rows, partners]).mean()
 
 
 def train_head(x: torch.Tensor, nbrs: torch.Tensor, labels, *, seconds: float, dof: float,
@@ -115,13 +105,14 @@ def train_head(x: torch.Tensor, nbrs: torch.Tensor, labels, *, seconds: float, d
             col = (torch.randint(k, (batch,), generator=g) if weights is None
                    else torch.multinomial(weights[i], 1, generator=g)[:, 0])
             if all_negatives:  # every point is a negative, as in t-SNE's normalisation
-                loss = all_negatives_infonce(head(x), i, nbrs[i, col], dof)
+                loss = anchored_infonce(head(x), i, nbrs[i, col], dof)
             else:
                 z = head(torch.cat([x[i], x[nbrs[i, col]]]))
                 # exag_steps: early exaggeration, as in t-SNE (attraction weighted up at first)
                 e = exag if exag_steps is None or steps < exag_steps else 1.0
+                both = torch.arange(len(z))  # each view's partner is the other view
                 loss = (cauchy_infonce(z, dof=dof) if e == 1
-                        else exaggerated_infonce(z, dof, e))
+                        else anchored_infonce(z, both, (both + batch) % len(z), dof, e))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         el = time.perf_counter() - t0

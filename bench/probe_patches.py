@@ -165,5 +165,6 @@ def _head_init_norm(self, feature_dim: int, out_dim: int, hidden_dim: int = 1024
 
 def install_head_norm(on: bool) -> None:
     """Models created from now on put a LayerNorm between the head's hidden layer and its
-    ReLU (a parametric 2D head without one loses units and blows up its scale)."""
+    ReLU (it stops the runaway scale and dying units of the Adam-trained probe head in
+    ``cached_head_probe.py``)."""
     models.ProjectionHead.__init__ = _head_init_norm if on else _HEAD_INIT

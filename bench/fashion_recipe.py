@@ -49,6 +49,7 @@ def run_config(config: dict, data, seed: int, recipe: dict, tsne_features: bool)
     probe_patches.install_adam(params.pop("_adam_stages", ()))
     probe_patches.install_clean_anchors(params.pop("_clean_stages", ()))
     probe_patches.install_head_norm(params.pop("_head_norm", False))
+    probe_patches.install_pixel_skip(params.pop("_pixel_skip", 0.0))
     if resize is not None:
         data = as_images(data, resize=resize)
     recipe = dict(recipe)

@@ -1,8 +1,8 @@
 """Bench-only patches for training ideas that were measured and not adopted.
 
 ``fashion_recipe.py`` installs them from the configuration keys ``"_bank"``,
-``"_feat_nbr"``, ``"_clean_stages"``, ``"_adam_stages"`` and ``"_head_norm"``; none is
-part of the package.
+``"_feat_nbr"``, ``"_clean_stages"``, ``"_adam_stages"``, ``"_head_norm"`` and
+``"_pixel_skip"``; none is part of the package.
 
 - ``install_bank(size)``: a FIFO bank of the last ``size`` detached 2D embeddings (the
   first views of recent batches) joins every anchor's negatives, as in MoCo-style queues;
@@ -17,6 +17,9 @@ part of the package.
 - ``install_adam(stages)``: Adam instead of SGD in those stages (parametric neighbour
   embeddings are usually trained with Adam).
 - ``install_head_norm(on)``: a LayerNorm before the projection head's ReLU.
+- ``install_pixel_skip(weight)``: the projection head sees the image's pixels beside the
+  backbone features: a fixed PCA-50 of the training images (at the size the backbone
+  sees), each part layer-normalised, the pixels' part times ``weight``.
 """
 
 from __future__ import annotations
@@ -168,3 +171,61 @@ def install_head_norm(on: bool) -> None:
     ReLU (it stops the runaway scale and dying units of the Adam-trained probe head in
     ``cached_head_probe.py``)."""
     models.ProjectionHead.__init__ = _head_init_norm if on else _HEAD_INIT
+
+
+# --- the pixels beside the features, into the projection head ---
+_MODEL_FORWARD = models.TSimCNEModel.forward
+_SET_IMAGES = trainer_mod.Trainer.set_images
+_SKIP: dict = {"weight": 0.0}
+_BASE_HEAD_INIT = models.ProjectionHead.__init__
+SKIP_DIM = 50
+
+
+def _skip_head_init(self, feature_dim: int, out_dim: int, hidden_dim: int = 1024):
+    _BASE_HEAD_INIT(self, feature_dim + SKIP_DIM, out_dim, hidden_dim)
+
+
+def _pixels_part(model, x: torch.Tensor) -> torch.Tensor:
+    if model.input_size is not None and tuple(x.shape[-2:]) != model.input_size:
+        x = torch.nn.functional.interpolate(x.float(), size=model.input_size, mode="bilinear",
+                                            antialias=True)
+    p = (x.flatten(1).float() - model.skip_mean) @ model.skip_axes
+    return torch.nn.functional.layer_norm(p, p.shape[1:])
+
+
+def _skip_forward(self, x):
+    f = self.features(x)
+    f = torch.nn.functional.layer_norm(f.float(), f.shape[1:])
+    h = torch.cat([f, _SKIP["weight"] * _pixels_part(self, x)], 1)
+    hidden = self.head.hidden(h)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return self.head.last(hidden.float())
+
+
+def _skip_set_images(self, images):
+    _SET_IMAGES(self, images)
+    x = self.images.flatten(1).float() / 255.0
+    mean = x.mean(0)
+    xc = x - mean
+    _, vecs = torch.linalg.eigh((xc.T @ xc).double() / max(1, len(x) - 1))
+    model = self.model
+    if not hasattr(model, "skip_mean"):
+        model.register_buffer("skip_mean", mean)
+        model.register_buffer("skip_axes", vecs[:, -SKIP_DIM:].float().contiguous())
+    else:
+        model.skip_mean.copy_(mean)
+        model.skip_axes.copy_(vecs[:, -SKIP_DIM:].float())
+
+
+def install_pixel_skip(weight: float) -> None:
+    """Models and trainers created from now on feed the head the pixels' PCA-50 beside the
+    features (``weight`` 0: the package's model). Wraps whichever head ``__init__`` is
+    installed (``install_head_norm`` first)."""
+    global _BASE_HEAD_INIT
+    if models.ProjectionHead.__init__ is not _skip_head_init:
+        _BASE_HEAD_INIT = models.ProjectionHead.__init__
+    _SKIP["weight"] = float(weight)
+    on = weight > 0
+    models.ProjectionHead.__init__ = _skip_head_init if on else _BASE_HEAD_INIT
+    models.TSimCNEModel.forward = _skip_forward if on else _MODEL_FORWARD
+    trainer_mod.Trainer.set_images = _skip_set_images if on else _SET_IMAGES

@@ -189,6 +189,10 @@ def _pixels_part(model, x: torch.Tensor) -> torch.Tensor:
     if model.input_size is not None and tuple(x.shape[-2:]) != model.input_size:
         x = torch.nn.functional.interpolate(x.float(), size=model.input_size, mode="bilinear",
                                             antialias=True)
+    if not hasattr(model, "skip_axes"):  # the precision probe's copy, made before the data
+        d = x[0].numel()
+        model.register_buffer("skip_mean", torch.zeros(d, device=x.device))
+        model.register_buffer("skip_axes", torch.eye(d, SKIP_DIM, device=x.device))
     p = (x.flatten(1).float() - model.skip_mean) @ model.skip_axes
     return torch.nn.functional.layer_norm(p, p.shape[1:])
 

@@ -5,7 +5,7 @@ background run with a snapshot at every epoch end, then scores every 2D snapshot
 protocol of the quality goals and prints one line per epoch: stage, epoch, minutes of
 run time, 2D kNN. Snapshots cost run time, so the final line also gives the epochs run.
 
-    python bench/fashion_curve.py --subset 10000 --budget 30min --seed 0
+    python bench/fashion_curve.py --subset 10000 --budget 30min --seed 0 [--save out.npz]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import argparse
 import json
 import time
 
+import numpy as np
 from fashion_setup import load_subset, machine
 from map_scores import knn, score
 
@@ -28,6 +29,8 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resize", type=int, default=None)
     p.add_argument("--config", default="{}", help="JSON overrides of cpu_recipe()")
+    p.add_argument("--save", default=None,
+                   help="write the final map, backbone features and labels to this .npz")
     args = p.parse_args()
     data = load_subset(args.subset)
     if args.resize:
@@ -47,7 +50,10 @@ def main():
         acc = knn(s.xy, data.labels)
         print(f"stage {s.stage} epoch {s.epoch:3d}  {(s.time - t0) / 60:5.1f} min  "
               f"2D kNN {acc:.3f}", flush=True)
-    print(json.dumps(score(est, data, seconds)), flush=True)
+    Z = est.transform(data)
+    print(json.dumps(score(est, data, seconds, Z=Z)), flush=True)
+    if args.save:
+        np.savez(args.save, map=Z, features=est.backbone_features(data), labels=data.labels)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import pytest
 from _helpers import wait_for
 
 from tsimcne_widgets import baselines
-from tsimcne_widgets.baselines import embed, pixel_features, start
+from tsimcne_widgets.baselines import embed, joined_features, pixel_features, start
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +144,35 @@ def test_embed_on_pixels(small_digits):
     assert Z.shape == (120, 2) and Z.dtype == np.float32
     from tsimcne_widgets.metrics import knn_accuracy
     assert knn_accuracy(Z, y, k=5) > 0.5
+
+
+def test_joined_features_give_each_block_an_equal_say(feats):
+    rng = np.random.default_rng(1)
+    wide = rng.normal(5.0, 300.0, size=(160, 200))  # far wider and larger than feats
+    J = joined_features(feats, wide)
+    assert J.shape == (160, 264) and J.dtype == np.float32
+    for block in (J[:, :64], J[:, 64:]):
+        np.testing.assert_allclose(block.mean(0), 0, atol=1e-4)
+        assert np.linalg.norm(block, axis=1).mean() == pytest.approx(1, rel=1e-5)
+    # Each block is only shifted and scaled: its distances keep their order.
+    d = np.linalg.norm(feats[0] - feats[1:], axis=1)
+    dj = np.linalg.norm(J[0, :64] - J[1:, :64], axis=1)
+    np.testing.assert_array_equal(np.argsort(d), np.argsort(dj))
+    # A constant block stays zero rather than dividing by zero.
+    assert not joined_features(feats, np.ones((160, 3)))[:, 64:].any()
+
+
+def test_joined_features_errors(feats):
+    with pytest.raises(ValueError, match="at least 2 blocks, got 1"):
+        joined_features(feats)
+    with pytest.raises(ValueError, match=r"same number of rows.*\[160, 159\]"):
+        joined_features(feats, feats[:-1])
+    bad = feats.copy()
+    bad[3, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        joined_features(feats, bad)
+    with pytest.raises(ValueError, match="numeric 2D array"):
+        joined_features(feats, feats[:, 0])
 
 
 # ------------------------------------------------------------------ phases and progress

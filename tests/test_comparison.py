@@ -173,6 +173,24 @@ def test_pixel_only_methods_skip_the_backbone_features(small_digits, est, monkey
     assert list(comp.embeddings) == ["t-SimCNE", "PCA"]
 
 
+def test_joined_baseline_maps_features_and_pixels_together(small_digits, est):
+    from tsimcne_widgets.baselines import embed, joined_features, pixel_features
+
+    X, y = small_digits
+    comp = MethodComparison.from_estimator(
+        est, X, y, methods=("pca:features+pixels", "pca:pixels")).wait(60)
+    names = ["t-SimCNE", "PCA (features + pixels)", "PCA (pixels)"]
+    assert list(comp.embeddings) == names
+    assert comp.panels["PCA (features + pixels)"].title == "PCA (features + pixels)"
+    H, P = est.backbone_features(X), pixel_features(X)
+    np.testing.assert_array_equal(comp.embeddings["PCA (features + pixels)"],
+                                  embed(joined_features(H, P), "pca"))
+    assert np.abs(comp.embeddings["PCA (features + pixels)"]
+                  - comp.embeddings["PCA (pixels)"]).max() > 0.1
+    # The backbone features were computed, so recall is measured for every panel.
+    assert comp.metrics()["knn_recall"].notna().all()
+
+
 class _Untouchable:
     def __getattr__(self, name):
         raise AssertionError(f"estimator.{name} used before the methods were checked")
@@ -187,7 +205,8 @@ class _Untouchable:
 ])
 def test_from_estimator_rejects_unknown_methods(small_digits, kwargs):
     X, _ = small_digits
-    accepted = "'tsne', 'umap', 'pca', 'tsne:pixels', 'umap:pixels', 'pca:pixels'"
+    accepted = ("'tsne', 'umap', 'pca', 'tsne:pixels', 'umap:pixels', 'pca:pixels', "
+                "'tsne:features+pixels', 'umap:features+pixels', 'pca:features+pixels'")
     with pytest.raises(ValueError, match=re.escape(accepted)):
         MethodComparison.from_estimator(_Untouchable(), X, **kwargs)
 

@@ -16,13 +16,16 @@ from .scatter import EmbeddingScatter
 __all__ = ["MethodComparison"]
 
 _NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
-_PIXELS = ":pixels"
+# Spelling suffix -> (input, title suffix). The inputs: the estimator's backbone features,
+# the raw pixels, or both joined by ``baselines.joined_features``.
+_SOURCES = {"": ("features", ""), ":pixels": ("pixels", " (pixels)"),
+            ":features+pixels": ("joined", " (features + pixels)")}
 
 
 def _method_spellings() -> tuple[str, ...]:
     from .baselines import METHODS
 
-    return (*METHODS, *(m + _PIXELS for m in METHODS))
+    return tuple(m + suffix for suffix in _SOURCES for m in METHODS)
 
 
 def _parse_method(spec, what="methods") -> tuple[str, str, str]:
@@ -32,10 +35,9 @@ def _parse_method(spec, what="methods") -> tuple[str, str, str]:
     if not isinstance(spec, str) or spec not in accepted:
         raise ValueError(f"{what} must contain only {', '.join(map(repr, accepted))}, "
                          f"got {spec!r}.")
-    if spec.endswith(_PIXELS):
-        method = spec[:-len(_PIXELS)]
-        return method, "pixels", f"{_NAMES[method]} (pixels)"
-    return spec, "features", _NAMES[spec]
+    method, _, suffix = spec.partition(":")
+    source, title = _SOURCES[":" + suffix if suffix else ""]
+    return method, source, _NAMES[method] + title
 
 
 class MethodComparison(W.VBox):
@@ -137,8 +139,12 @@ class MethodComparison(W.VBox):
             ``"tsne:pixels"``, ``"umap:pixels"`` and ``"pca:pixels"`` embed the raw pixels
             (:func:`tsimcne_widgets.baselines.pixel_features`) and are titled
             "t-SNE (pixels)", "UMAP (pixels)" and "PCA (pixels)": they show what t-SimCNE
-            adds over the pixels. Backbone features are computed only if a feature method
-            is requested, pixels only if a pixel method is. The titles are also the keys
+            adds over the pixels. ``"tsne:features+pixels"`` (and likewise for UMAP and PCA)
+            embeds both side by side, each with an equal say
+            (:func:`tsimcne_widgets.baselines.joined_features`), titled
+            "t-SNE (features + pixels)": it beats the pixels alone only where the features
+            know something the pixels do not. Backbone features are computed only if a
+            method needs them, pixels likewise. The titles are also the keys
             of ``embeddings``, ``panels`` and ``runs``, the index of ``metrics()`` and the
             column suffixes of ``selected_dataframe()`` (``x_t-SNE (pixels)``).
         metadata : pandas.DataFrame, optional
@@ -147,9 +153,10 @@ class MethodComparison(W.VBox):
             Seed of every baseline.
         method_params : dict of str to dict, optional
             Keyword arguments for :func:`tsimcne_widgets.baselines.embed`, keyed by the
-            entries of `methods`. A key ``"tsne"`` also applies to ``"tsne:pixels"``
-            unless that has its own entry. Every baseline uses ``pca='auto'`` (PCA to 50
-            dimensions before t-SNE and UMAP) unless told otherwise here.
+            entries of `methods`. A key ``"tsne"`` also applies to ``"tsne:pixels"`` and
+            ``"tsne:features+pixels"`` unless they have their own entry. Every baseline
+            uses ``pca='auto'`` (PCA to 50 dimensions before t-SNE and UMAP) unless told
+            otherwise here.
         **kwargs
             Passed to :class:`MethodComparison` (``columns``, ``height``).
 
@@ -183,15 +190,16 @@ class MethodComparison(W.VBox):
         data = as_images(images, labels=labels)
         Z = estimator.transform(data)
         inputs = {source for _, source, _ in specs}
-        H = estimator.backbone_features(data) if "features" in inputs else None
-        P = baselines.pixel_features(data) if "pixels" in inputs else None
+        H = estimator.backbone_features(data) if inputs - {"pixels"} else None
+        P = baselines.pixel_features(data) if inputs - {"features"} else None
+        sources = {"features": H, "pixels": P,
+                   "joined": baselines.joined_features(H, P) if "joined" in inputs else None}
         embeddings = {"t-SimCNE": Z, **dict.fromkeys(names)}
         comp = cls(embeddings, labels=data.labels, images=data, metadata=metadata,
                    features=H, class_names=data.class_names, **kwargs)
         for spec, (method, source, name) in zip(methods, specs, strict=True):
             kw = params.get(spec, params.get(method, {}))
-            run = baselines.start(H if source == "features" else P, method,
-                                  random_state=random_state, **kw)
+            run = baselines.start(sources[source], method, random_state=random_state, **kw)
             comp._follow(name, run)
         return comp
 

@@ -5,6 +5,9 @@ protocol) of the pixels, of a run's backbone features, and of both side by side 
 centred and scaled to unit mean row norm, the features weighted by ``w``); then of openTSNE
 maps of each (PCA-50 first). The run is either read from ``fashion_curve.py --save`` or
 trained here with ``cpu_recipe(time_budget=...)`` for each seed, with a mean ± SD row.
+The join is the package's ``baselines.joined_features`` (the ``":features+pixels"``
+comparison panels); ``neighbor_sources.py`` compares more spaces, with neighbour purity,
+on one run.
 
     python bench/combined_space_probe.py --saved /tmp/curve30.npz
     python bench/combined_space_probe.py --budget 10min --seeds 0,1,2 --weights 1
@@ -20,12 +23,6 @@ from fashion_setup import fit_recipe, load_subset, machine
 from map_scores import knn
 
 from tsimcne_widgets import baselines
-
-
-def unit_mean_norm(x: np.ndarray) -> np.ndarray:
-    """``x`` centred and scaled so that its rows' mean norm is 1."""
-    x = x - x.mean(0)
-    return x / np.linalg.norm(x, axis=1).mean()
 
 
 def scores(x: np.ndarray, labels) -> tuple[float, float, float]:
@@ -45,7 +42,7 @@ def main():
     args = p.parse_args()
     data = load_subset(args.subset)
     labels = data.labels
-    pixels = unit_mean_norm(baselines.pixel_features(data))
+    pixels = baselines.pixel_features(data)
     weights = [float(v) for v in args.weights.split(",")]
     source = f"run {args.saved}" if args.saved else f"cpu_recipe, budget {args.budget}"
     print(f"# {machine()}; Fashion-MNIST subset {args.subset}; {source}", flush=True)
@@ -63,13 +60,14 @@ def main():
             tag = f"seed {seed}: "
             print(f"{tag}{secs:.0f} s, epochs {[st.epochs for st in est.schedule_]}, "
                   f"{est.precision_}/{est.memory_format_}", flush=True)
-        feats = unit_mean_norm(H)
         name = "the run's 2D map"
         rows.setdefault(name, []).append(knn(Z, labels))
         print(f"{tag}{name:28s} kNN {knn(Z, labels):.3f}", flush=True)
-        spaces = {"features": feats}
+        spaces = {"features": H}
+        joined = baselines.joined_features(H, pixels)
         for w in weights:
-            spaces[f"features x{w:g} + pixels"] = np.hstack([w * feats, pixels])
+            spaces[f"features x{w:g} + pixels"] = np.hstack(
+                [w * joined[:, :H.shape[1]], joined[:, H.shape[1]:]])
         for name, x in spaces.items():
             k, t, s = scores(x, labels)
             rows.setdefault(f"t-SNE of {name}", []).append(t)

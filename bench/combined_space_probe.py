@@ -60,9 +60,9 @@ def main():
             tag = f"seed {seed}: "
             print(f"{tag}{secs:.0f} s, epochs {[st.epochs for st in est.schedule_]}, "
                   f"{est.precision_}/{est.memory_format_}", flush=True)
-        name = "the run's 2D map"
-        rows.setdefault(name, []).append(knn(Z, labels))
-        print(f"{tag}{name:28s} kNN {knn(Z, labels):.3f}", flush=True)
+        name, k = "the run's 2D map", knn(Z, labels)
+        rows.setdefault(name, []).append(k)
+        print(f"{tag}{name:28s} kNN {k:.3f}", flush=True)
         spaces = {"features": H}
         joined = baselines.joined_features(H, pixels)
         for w in weights:

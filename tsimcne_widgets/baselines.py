@@ -174,7 +174,7 @@ def joined_features(*blocks) -> np.ndarray:
         a = a - a.mean(0, dtype=np.float64).astype(np.float32)
         norm = float(np.linalg.norm(a, axis=1).mean())
         scaled.append(a / norm if norm > 0 else a)
-    return np.hstack(scaled).astype(np.float32, copy=False)
+    return np.hstack(scaled)  # float32 throughout: _check_features casts each block
 
 
 def _reduce(X, pca, random_state):

@@ -35,8 +35,8 @@ def _parse_method(spec, what="methods") -> tuple[str, str, str]:
     if not isinstance(spec, str) or spec not in accepted:
         raise ValueError(f"{what} must contain only {', '.join(map(repr, accepted))}, "
                          f"got {spec!r}.")
-    method, _, suffix = spec.partition(":")
-    source, title = _SOURCES[":" + suffix if suffix else ""]
+    method = spec.partition(":")[0]
+    source, title = _SOURCES[spec[len(method):]]
     return method, source, _NAMES[method] + title
 
 
@@ -190,8 +190,8 @@ class MethodComparison(W.VBox):
         data = as_images(images, labels=labels)
         Z = estimator.transform(data)
         inputs = {source for _, source, _ in specs}
-        H = estimator.backbone_features(data) if inputs - {"pixels"} else None
-        P = baselines.pixel_features(data) if inputs - {"features"} else None
+        H = estimator.backbone_features(data) if inputs & {"features", "joined"} else None
+        P = baselines.pixel_features(data) if inputs & {"pixels", "joined"} else None
         sources = {"features": H, "pixels": P,
                    "joined": baselines.joined_features(H, P) if "joined" in inputs else None}
         embeddings = {"t-SimCNE": Z, **dict.fromkeys(names)}

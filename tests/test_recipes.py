@@ -3,13 +3,15 @@
 import numpy as np
 import pytest
 
-from tsimcne_widgets import Augmentations, TSimCNE
+from tsimcne_widgets import Augmentations, TSimCNE, as_images
 from tsimcne_widgets.recipes import cpu_recipe, digits_recipe
 
 
 @pytest.mark.parametrize("recipe", [cpu_recipe, digits_recipe])
 def test_recipe_trains_and_overrides_apply(recipe, small_digits):
     X, _ = small_digits
+    if recipe is cpu_recipe:  # its HOG neighbours need 14x14 images or more
+        X = as_images(X, resize=16).images.numpy()
     params = recipe(time_budget=None, total_epochs=(1, 1, 1), batch_size=32)
     params["augmentations"]["crop_scale"] = (0.3, 1.0)
     assert recipe()["augmentations"]["crop_scale"] != (0.3, 1.0)  # a fresh copy each call
@@ -41,7 +43,16 @@ def test_cpu_recipe_trains_28px_images_at_14px():
     assert est.transform(X[:3]).shape == (3, 2)
 
 
-def test_only_the_photograph_recipe_pairs_pixel_neighbours():
-    # Digits' pixels are already near perfect (t-SNE 0.994); the photographs gained 0.025.
-    assert cpu_recipe()["neighbor_positives"] == 0.5 and cpu_recipe()["n_neighbors"] == 15
+def test_only_the_photograph_recipe_pairs_hog_neighbours():
+    # Digits' pixels are already near perfect (t-SNE 0.994); the photographs gained 0.06.
+    assert cpu_recipe()["neighbor_positives"] == 0.75 and cpu_recipe()["n_neighbors"] == 15
+    assert cpu_recipe()["neighbor_space"] == "hog"
+
+
+def test_cpu_recipe_on_tiny_images_says_what_to_change(small_digits):
+    params = cpu_recipe(time_budget=None, total_epochs=(1, 1, 1), batch_size=32)
+    with pytest.raises(ValueError, match="at least 14x14 pixels.*neighbor_space='pixels'"):
+        TSimCNE(**params, device="cpu").fit(small_digits[0])
+    est = TSimCNE(**{**params, "neighbor_space": "pixels"}, device="cpu", random_state=0)
+    assert est.fit(small_digits[0]).embedding_.shape == (120, 2)
     assert TSimCNE(**digits_recipe()).neighbor_positives == 0.0

@@ -29,6 +29,7 @@ from .augment import Augmentations
 from .budget import READOUT_COST, TimeBudget, parse_duration
 from .losses import get_loss
 from .models import TSimCNEModel, build_backbone
+from .neighbors import NEIGHBOR_SPACES
 from .pixels import check_size
 from .schedule import make_schedule
 from .trainer import Trainer
@@ -65,7 +66,10 @@ def check_params(est) -> None:
     p = est.neighbor_positives
     if isinstance(p, bool) or not (isinstance(p, numbers.Real) and 0 <= p <= 1):
         raise ValueError(f"neighbor_positives must be a number in [0, 1] (the share of "
-                         f"positive pairs made of pixel neighbours), got {p!r}.")
+                         f"positive pairs made of neighbours), got {p!r}.")
+    if est.neighbor_space not in NEIGHBOR_SPACES:
+        raise ValueError(f"neighbor_space must be one of {', '.join(map(repr, NEIGHBOR_SPACES))}"
+                         f", got {est.neighbor_space!r}.")
     if not (est.lr == "auto" or isinstance(est.lr, (numbers.Real, tuple, list))):
         raise ValueError(
             f"lr must be 'auto', a positive number or one per stage, got {est.lr!r}."
@@ -227,6 +231,10 @@ def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augm
                                   est.out_dim, est.dof)
     est.n_channels_ = n_channels
     est.image_shape_ = tuple(image_shape)
+    if est.neighbor_space == "hog" and est.neighbor_positives > 0 and min(image_shape) < 14:
+        raise ValueError(f"neighbor_space='hog' needs images of at least 14x14 pixels (7 "
+                         f"cells of 2x2 per side), got {tuple(image_shape)}; use "
+                         f"neighbor_space='pixels'.")
     input_size = check_size(est.input_size, "input_size")
     # 'auto' resolves by device: a checkpoint passes what it was trained with.
     est.backbone_ = (backbone if backbone is not None
@@ -258,6 +266,7 @@ def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augm
         est.device_, est.amp_, est.momentum, est.weight_decay, est.clip_value, budget=budget,
         dist=dist, seed=seed, neighbor_positives=est.neighbor_positives,
         n_neighbors=est.n_neighbors, channels_last=est.memory_format_ == "channels_last",
+        neighbor_space=est.neighbor_space,
     )
     trainer.generator.manual_seed(seed)
     trainer.compile_options = compile_options(est.torch_compile)

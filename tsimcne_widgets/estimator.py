@@ -86,15 +86,21 @@ class TSimCNE(BaseEstimator):
         digits and text.
     neighbor_positives : float, default=0.0
         Share of the positive pairs, in [0, 1], that pair a view of an image with a view of
-        one of its ``n_neighbors`` nearest neighbours in pixel space (Euclidean, on a PCA
-        to 50 dimensions of the images at ``input_size``; found once, on the training
-        device, when training starts) instead of with a second view of itself. 0 is
-        t-SimCNE as published; 1 is close to a parametric t-SNE of the pixels with
-        augmented views. A mix adds the pixel neighbourhoods that t-SNE and UMAP use to
-        the augmentations' invariances (contrastive neighbour embeddings: Damrich et al.,
-        ICLR 2023). See ``cpu_recipe()`` for a measured setting.
+        one of its ``n_neighbors`` nearest neighbours in ``neighbor_space`` (Euclidean, on
+        a PCA to 50 dimensions; found once, on the training device, when training starts)
+        instead of with a second view of itself. 0 is t-SimCNE as published; 1 is close to
+        a parametric t-SNE of the pixels with augmented views. A mix adds the
+        neighbourhoods that t-SNE and UMAP use to the augmentations' invariances
+        (contrastive neighbour embeddings: Damrich et al., ICLR 2023). See
+        ``cpu_recipe()`` for a measured setting.
     n_neighbors : int, default=15
         Neighbours per image for ``neighbor_positives``.
+    neighbor_space : {'pixels', 'hog'}, default='pixels'
+        Where ``neighbor_positives`` finds neighbours: 'pixels', the images at
+        ``input_size``; 'hog', histograms of oriented gradients of the full-size images
+        in grey (:func:`~tsimcne_widgets.neighbors.hog_features`), which compare shapes
+        rather than grey levels. On Fashion-MNIST, 81 % of the HOG neighbours share the
+        image's class, 75 % of the pixel neighbours. Images need at least 14x14 pixels.
     momentum, weight_decay : float, default=0.9, 5e-4
         SGD settings.
     clip_value : float, default=4.0
@@ -181,7 +187,7 @@ class TSimCNE(BaseEstimator):
                  time_budget=None, batch_size=512, lr="auto", warmup_epochs=(10, 0, 10),
                  metric="euclidean", temperature=0.5, dof=1.0, projection_dim=128, out_dim=2,
                  input_size=None, augmentations=None, neighbor_positives=0.0, n_neighbors=15,
-                 momentum=0.9, weight_decay=5e-4,
+                 neighbor_space="pixels", momentum=0.9, weight_decay=5e-4,
                  clip_value=4.0, device="auto", mixed_precision="auto", n_threads="auto",
                  inference_batch_size=1024, random_state=None, verbose="auto",
                  distributed="auto", torch_compile=False):
@@ -201,6 +207,7 @@ class TSimCNE(BaseEstimator):
         self.augmentations = augmentations
         self.neighbor_positives = neighbor_positives
         self.n_neighbors = n_neighbors
+        self.neighbor_space = neighbor_space
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.clip_value = clip_value

@@ -50,6 +50,8 @@ def run_config(config: dict, data, seed: int, recipe: dict, tsne_features: bool)
     probe_patches.install_clean_anchors(params.pop("_clean_stages", ()))
     probe_patches.install_head_norm(params.pop("_head_norm", False))
     probe_patches.install_pixel_skip(params.pop("_pixel_skip", 0.0))
+    if params.pop("_hog_nbr", False):  # the screen's spelling, before neighbor_space existed
+        params["neighbor_space"] = "hog"
     if resize is not None:
         data = as_images(data, resize=resize)
     recipe = dict(recipe)

@@ -4,6 +4,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from tsimcne_widgets import metrics as M
 from tsimcne_widgets.comparison import MethodComparison
@@ -191,6 +192,25 @@ def test_joined_baseline_maps_features_and_pixels_together(small_digits, est):
     assert comp.metrics()["knn_recall"].notna().all()
 
 
+def test_hog_baseline_maps_the_images_hog_features(small_digits, est):
+    from tsimcne_widgets import Augmentations, TSimCNE, as_images
+    from tsimcne_widgets.baselines import embed
+    from tsimcne_widgets.hog import hog_features
+
+    X, y = small_digits
+    big = as_images(X, resize=16).images.numpy()
+    est16 = TSimCNE(backbone="small", total_epochs=(1, 1, 1), batch_size=30,
+                    augmentations=Augmentations(hflip=0), random_state=0).fit(big)
+    comp = MethodComparison.from_estimator(est16, big, y, methods=("pca:hog",)).wait(60)
+    assert list(comp.embeddings) == ["t-SimCNE", "PCA (HOG)"]
+    assert comp.panels["PCA (HOG)"].title == "PCA (HOG)"
+    want = embed(hog_features(torch.as_tensor(big)).numpy(), "pca")
+    np.testing.assert_allclose(comp.embeddings["PCA (HOG)"], want, atol=1e-5)
+    # 8x8 digits are too small for 7 cells per side: a clear error, not a torch one.
+    with pytest.raises(ValueError, match="at least 14x14 pixels"):
+        MethodComparison.from_estimator(est, X, y, methods=("pca:hog",))
+
+
 class _Untouchable:
     def __getattr__(self, name):
         raise AssertionError(f"estimator.{name} used before the methods were checked")
@@ -206,7 +226,8 @@ class _Untouchable:
 def test_from_estimator_rejects_unknown_methods(small_digits, kwargs):
     X, _ = small_digits
     accepted = ("'tsne', 'umap', 'pca', 'tsne:pixels', 'umap:pixels', 'pca:pixels', "
-                "'tsne:features+pixels', 'umap:features+pixels', 'pca:features+pixels'")
+                "'tsne:features+pixels', 'umap:features+pixels', 'pca:features+pixels', "
+                "'tsne:hog', 'umap:hog', 'pca:hog'")
     with pytest.raises(ValueError, match=re.escape(accepted)):
         MethodComparison.from_estimator(_Untouchable(), X, **kwargs)
 

@@ -8,7 +8,8 @@ from sklearn.neighbors import NearestNeighbors
 
 from tsimcne_widgets import Augmentations, TSimCNE
 from tsimcne_widgets.data import as_images
-from tsimcne_widgets.neighbors import hog_features, image_neighbors, pixel_neighbors
+from tsimcne_widgets.hog import hog_features
+from tsimcne_widgets.neighbors import image_neighbors, pixel_neighbors
 
 FAST = {"backbone": "small", "total_epochs": (1, 1, 1), "batch_size": 32,
         "augmentations": Augmentations(hflip=0), "random_state": 0,

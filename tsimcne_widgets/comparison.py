@@ -17,9 +17,9 @@ __all__ = ["MethodComparison"]
 
 _NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 # Spelling suffix -> (input, title suffix). The inputs: the estimator's backbone features,
-# the raw pixels, or both joined by ``baselines.joined_features``.
+# the raw pixels, both joined by ``baselines.joined_features``, or the images' HOG.
 _SOURCES = {"": ("features", ""), ":pixels": ("pixels", " (pixels)"),
-            ":features+pixels": ("joined", " (features + pixels)")}
+            ":features+pixels": ("joined", " (features + pixels)"), ":hog": ("hog", " (HOG)")}
 
 
 def _method_spellings() -> tuple[str, ...]:
@@ -143,10 +143,14 @@ class MethodComparison(W.VBox):
             embeds both side by side, each with an equal say
             (:func:`tsimcne_widgets.baselines.joined_features`), titled
             "t-SNE (features + pixels)": it beats the pixels alone only where the features
-            know something the pixels do not. Backbone features are computed only if a
-            method needs them, pixels likewise. The titles are also the keys
-            of ``embeddings``, ``panels`` and ``runs``, the index of ``metrics()`` and the
-            column suffixes of ``selected_dataframe()`` (``x_t-SNE (pixels)``).
+            know something the pixels do not. ``"tsne:hog"`` (and likewise) embeds
+            histograms of oriented gradients of the images
+            (:func:`tsimcne_widgets.hog.hog_features`, at least 14x14 pixels), titled
+            "t-SNE (HOG)": the baseline for a run with ``neighbor_space='hog'``. Backbone
+            features are computed only if a method needs them, pixels likewise. The
+            titles are also the keys of ``embeddings``, ``panels`` and ``runs``, the
+            index of ``metrics()`` and the column suffixes of ``selected_dataframe()``
+            (``x_t-SNE (pixels)``).
         metadata : pandas.DataFrame, optional
             Tooltips, and extra columns in ``selected_dataframe()``.
         random_state : int, default=0
@@ -177,6 +181,7 @@ class MethodComparison(W.VBox):
         NaN when only pixel methods are requested (no backbone features are computed).
         """
         from . import baselines
+        from .hog import hog_features
 
         methods = (methods,) if isinstance(methods, str) else tuple(methods)
         specs = [_parse_method(m) for m in methods]
@@ -193,7 +198,8 @@ class MethodComparison(W.VBox):
         H = estimator.backbone_features(data) if inputs & {"features", "joined"} else None
         P = baselines.pixel_features(data) if inputs & {"pixels", "joined"} else None
         sources = {"features": H, "pixels": P,
-                   "joined": baselines.joined_features(H, P) if "joined" in inputs else None}
+                   "joined": baselines.joined_features(H, P) if "joined" in inputs else None,
+                   "hog": hog_features(data.images).numpy() if "hog" in inputs else None}
         embeddings = {"t-SimCNE": Z, **dict.fromkeys(names)}
         comp = cls(embeddings, labels=data.labels, images=data, metadata=metadata,
                    features=H, class_names=data.class_names, **kwargs)

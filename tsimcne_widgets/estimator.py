@@ -98,7 +98,7 @@ class TSimCNE(BaseEstimator):
     neighbor_space : {'pixels', 'hog'}, default='pixels'
         Where ``neighbor_positives`` finds neighbours: 'pixels', the images at
         ``input_size``; 'hog', histograms of oriented gradients of the full-size images
-        in grey (:func:`~tsimcne_widgets.neighbors.hog_features`), which compare shapes
+        in grey (:func:`~tsimcne_widgets.hog.hog_features`), which compare shapes
         rather than grey levels. On Fashion-MNIST, 81 % of the HOG neighbours share the
         image's class, 75 % of the pixel neighbours. Images need at least 14x14 pixels.
     momentum, weight_decay : float, default=0.9, 5e-4

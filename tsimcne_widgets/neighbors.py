@@ -15,11 +15,11 @@ Fashion-MNIST images, 80.9 % of an image's 15 HOG neighbours share its class, ag
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-__all__ = ["pixel_neighbors", "hog_features", "image_neighbors", "NEIGHBOR_SPACES"]
+from .hog import hog_features
+
+__all__ = ["pixel_neighbors", "image_neighbors", "NEIGHBOR_SPACES"]
 
 NEIGHBOR_SPACES = ("pixels", "hog")
 
@@ -75,72 +75,13 @@ def pixel_neighbors(images: torch.Tensor, k: int, *, chunk: int = 1024) -> torch
     return out
 
 
-def _hog_chunk(x: torch.Tensor, cell: int, bins: int) -> torch.Tensor:
-    """HOG of a float (n, 1, H, W) chunk in [0, 1]: (n, 4 * bins * (H//cell - 1) * ...)."""
-    p = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
-    gx = p[:, :, 1:-1, 2:] - p[:, :, 1:-1, :-2]
-    gy = p[:, :, 2:, 1:-1] - p[:, :, :-2, 1:-1]
-    mag = (gx * gx + gy * gy).sqrt()
-    # Unsigned orientation, split linearly between its two nearest bins.
-    b = torch.remainder(torch.atan2(gy, gx), math.pi) * (bins / math.pi)
-    lo = b.floor()
-    w = b - lo
-    lo = lo.long() % bins
-    hist = torch.zeros(x.shape[0], bins, *x.shape[2:], device=x.device)
-    hist.scatter_add_(1, lo, mag * (1 - w)).scatter_add_(1, (lo + 1) % bins, mag * w)
-    c = torch.nn.functional.avg_pool2d(hist, cell)
-    h, wd = c.shape[2] - 1, c.shape[3] - 1
-    # Overlapping 2x2 blocks of cells, each normalised: robust to local contrast.
-    blocks = torch.cat([c[:, :, i:h + i, j:wd + j] for i in (0, 1) for j in (0, 1)], 1)
-    return (blocks / (blocks.norm(dim=1, keepdim=True) + 1e-3)).flatten(1)
-
-
-def hog_features(images: torch.Tensor, *, cells: int = 7, bins: int = 9,
-                 gamma: float = 0.5, chunk: int = 2048) -> torch.Tensor:
-    """Histograms of oriented gradients of each image (grey), on the images' device.
-
-    Parameters
-    ----------
-    images : torch.Tensor
-        (N, C, H, W) images, uint8 (0-255) or float in [0, 1]; colour is averaged to grey.
-        Each side needs at least ``2 * cells`` pixels.
-    cells : int, default=7
-        Cells per side (cells of ``min(H, W) // cells`` pixels: 4x4 at 28x28); blocks of
-        2x2 cells, stride one cell.
-    bins : int, default=9
-        Orientation bins over 180 degrees.
-    gamma : float, default=0.5
-        Power applied to the intensities first (square-root gamma compression).
-    chunk : int, default=2048
-        Images processed at once (memory: about ``chunk * bins * H * W`` floats).
-
-    Returns
-    -------
-    torch.Tensor
-        (N, 4 * bins * (cells - 1) ** 2) float32; 1,296 features with the defaults.
-    """
-    if images.ndim != 4:
-        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}.")
-    cell = min(images.shape[2:]) // cells
-    if cell < 2:
-        raise ValueError(f"HOG with {cells} cells per side needs images of at least "
-                         f"{2 * cells}x{2 * cells} pixels, got {tuple(images.shape[2:])}.")
-    scale = 255.0 if images.dtype == torch.uint8 else 1.0
-    h, w = cell * cells, cell * cells  # crop to whole cells, centred
-    top, left = (images.shape[2] - h) // 2, (images.shape[3] - w) // 2
-    out = []
-    for start in range(0, images.shape[0], chunk):
-        x = images[start:start + chunk, :, top:top + h, left:left + w].float() / scale
-        x = x.mean(1, keepdim=True).clamp_min(0).pow(gamma)
-        out.append(_hog_chunk(x, cell, bins))
-    return torch.cat(out)
-
-
-def image_neighbors(images: torch.Tensor, k: int, space: str = "pixels") -> torch.Tensor:
+def image_neighbors(images: torch.Tensor, k: int, space: str = "pixels",
+                    device=None) -> torch.Tensor:
     """Each image's ``k`` nearest neighbours in ``space``: ``'pixels'``
-    (:func:`pixel_neighbors`) or ``'hog'`` (the same search on :func:`hog_features`)."""
+    (:func:`pixel_neighbors`) or ``'hog'`` (the same search on :func:`hog_features`),
+    searched on ``device`` (default: the images'), where the result is."""
     if space == "pixels":
-        return pixel_neighbors(images, k)
+        return pixel_neighbors(images if device is None else images.to(device), k)
     if space == "hog":
-        return pixel_neighbors(hog_features(images)[:, :, None, None], k)
+        return pixel_neighbors(hog_features(images, device=device)[:, :, None, None], k)
     raise ValueError(f"neighbor_space must be one of {NEIGHBOR_SPACES}, got {space!r}.")

@@ -22,6 +22,7 @@ from map_scores import knn
 from tsimcne_widgets.baselines import embed
 from tsimcne_widgets.hog import hog_features
 from tsimcne_widgets.neighbors import image_neighbors
+from tsimcne_widgets.pixels import resize_images
 
 
 def main():
@@ -32,12 +33,12 @@ def main():
     data = load_subset(args.subset)
     y = np.asarray(data.labels)
     images = torch.as_tensor(np.asarray(data.images))
-    small = torch.nn.functional.interpolate(images.float(), size=14, mode="bilinear",
-                                            antialias=True)
+    small = resize_images(images, (14, 14))  # what the backbone sees (uint8)
     print(f"# {machine()}; Fashion-MNIST subset {args.subset} (random_state=0)")
     spaces = {
         "pixels 28x28": (images, "pixels", images.reshape(len(y), -1).float()),
-        "pixels 14x14 (what the backbone sees)": (small, "pixels", small.reshape(len(y), -1)),
+        "pixels 14x14 (what the backbone sees)": (small, "pixels",
+                                                  small.reshape(len(y), -1).float()),
         "HOG 28x28 (neighbor_space='hog')": (images, "hog", hog_features(images)),
         "HOG 14x14": (small, "hog", hog_features(small)),
     }

@@ -233,4 +233,3 @@ def install_pixel_skip(weight: float) -> None:
     models.ProjectionHead.__init__ = _skip_head_init if on else _BASE_HEAD_INIT
     models.TSimCNEModel.forward = _skip_forward if on else _MODEL_FORWARD
     trainer_mod.Trainer.set_images = _skip_set_images if on else _SET_IMAGES
-

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
 
-from . import distributed
+from . import distributed, hog
 from ._device import (
     autocast,
     measure_speed,
@@ -231,10 +231,11 @@ def build(est, *, seed: int, n_channels: int, image_shape, batch_size: int, augm
                                   est.out_dim, est.dof)
     est.n_channels_ = n_channels
     est.image_shape_ = tuple(image_shape)
-    if est.neighbor_space == "hog" and est.neighbor_positives > 0 and min(image_shape) < 14:
-        raise ValueError(f"neighbor_space='hog' needs images of at least 14x14 pixels (7 "
-                         f"cells of 2x2 per side), got {tuple(image_shape)}; use "
-                         f"neighbor_space='pixels'.")
+    if (est.neighbor_space == "hog" and est.neighbor_positives > 0
+            and min(image_shape) < hog.MIN_SIDE):
+        raise ValueError(f"neighbor_space='hog' needs images of at least {hog.MIN_SIDE}x"
+                         f"{hog.MIN_SIDE} pixels ({hog.CELLS} cells of 2x2 per side), got "
+                         f"{tuple(image_shape)}; use neighbor_space='pixels'.")
     input_size = check_size(est.input_size, "input_size")
     # 'auto' resolves by device: a checkpoint passes what it was trained with.
     est.backbone_ = (backbone if backbone is not None

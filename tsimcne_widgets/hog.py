@@ -12,7 +12,10 @@ import math
 
 import torch
 
-__all__ = ["hog_features"]
+__all__ = ["hog_features", "CELLS", "MIN_SIDE"]
+
+CELLS = 7  # cells per side by default: 4x4-pixel cells at 28x28
+MIN_SIDE = 2 * CELLS  # the smallest side the default HOG accepts (2x2-pixel cells)
 
 
 def _hog_chunk(x: torch.Tensor, cell: int, bins: int) -> torch.Tensor:
@@ -35,7 +38,7 @@ def _hog_chunk(x: torch.Tensor, cell: int, bins: int) -> torch.Tensor:
     return (blocks / (blocks.norm(dim=1, keepdim=True) + 1e-3)).flatten(1)
 
 
-def hog_features(images: torch.Tensor, *, cells: int = 7, bins: int = 9,
+def hog_features(images: torch.Tensor, *, cells: int = CELLS, bins: int = 9,
                  gamma: float = 0.5, chunk: int = 2048, device=None) -> torch.Tensor:
     """Histograms of oriented gradients of each image (grey), on the images' device.
 
@@ -79,4 +82,3 @@ def hog_features(images: torch.Tensor, *, cells: int = 7, bins: int = 9,
         x = x.mean(1, keepdim=True).clamp_min(0).pow(gamma)
         out.append(_hog_chunk(x, cell, bins))
     return torch.cat(out)
-

@@ -169,7 +169,7 @@ class Trainer:
         if self.neighbors is None and self.neighbor_positives > 0 and len(self.images) > 1:
             # Pixels are searched in what the backbone sees (a kNN classifier on
             # Fashion-MNIST's pixels scores 0.829 at 14x14 and 0.814 at 28x28); HOG at
-            # full size (80.9 % of the neighbours share the class at 28x28, 80.1 % at 14).
+            # full size (80.9 % of the neighbours share the class at 28x28, 80.0 % at 14).
             source = self._full_size if self.neighbor_space == "hog" else self.images
             self._full_size = None
             self.neighbors = image_neighbors(source, self.n_neighbors, self.neighbor_space,

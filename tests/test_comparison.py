@@ -192,7 +192,7 @@ def test_joined_baseline_maps_features_and_pixels_together(small_digits, est):
     assert comp.metrics()["knn_recall"].notna().all()
 
 
-def test_hog_baseline_maps_the_images_hog_features(small_digits, est):
+def test_hog_baseline_maps_the_images_hog_features(small_digits):
     from tsimcne_widgets import Augmentations, TSimCNE, as_images
     from tsimcne_widgets.baselines import embed
     from tsimcne_widgets.hog import hog_features
@@ -206,9 +206,10 @@ def test_hog_baseline_maps_the_images_hog_features(small_digits, est):
     assert comp.panels["PCA (HOG)"].title == "PCA (HOG)"
     want = embed(hog_features(torch.as_tensor(big)).numpy(), "pca")
     np.testing.assert_allclose(comp.embeddings["PCA (HOG)"], want, atol=1e-5)
-    # 8x8 digits are too small for 7 cells per side: a clear error, not a torch one.
+    # 8x8 digits are too small for 7 cells per side: a clear error, not a torch one, and
+    # before the estimator does any work.
     with pytest.raises(ValueError, match="at least 14x14 pixels"):
-        MethodComparison.from_estimator(est, X, y, methods=("pca:hog",))
+        MethodComparison.from_estimator(_Untouchable(), X, y, methods=("pca:hog",))
 
 
 class _Untouchable:

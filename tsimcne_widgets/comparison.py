@@ -193,13 +193,15 @@ class MethodComparison(W.VBox):
         for key in params:
             _parse_method(key, what="method_params keys")
         data = as_images(images, labels=labels)
-        Z = estimator.transform(data)
         inputs = {source for _, source, _ in specs}
+        # First, so that images too small for HOG fail before any model work.
+        hog = hog_features(data.images).numpy() if "hog" in inputs else None
+        Z = estimator.transform(data)
         H = estimator.backbone_features(data) if inputs & {"features", "joined"} else None
         P = baselines.pixel_features(data) if inputs & {"pixels", "joined"} else None
         sources = {"features": H, "pixels": P,
                    "joined": baselines.joined_features(H, P) if "joined" in inputs else None,
-                   "hog": hog_features(data.images).numpy() if "hog" in inputs else None}
+                   "hog": hog}
         embeddings = {"t-SimCNE": Z, **dict.fromkeys(names)}
         comp = cls(embeddings, labels=data.labels, images=data, metadata=metadata,
                    features=H, class_names=data.class_names, **kwargs)

@@ -7,6 +7,7 @@ the kNN accuracy of openTSNE's map of it. The first says how good the positive p
 against, beside pixel t-SNE.
 
     python bench/hog_neighbors.py --subset 10000
+    python bench/hog_neighbors.py --variants   # purity only: k and HOG's parameters
 """
 
 from __future__ import annotations
@@ -29,10 +30,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--subset", type=int, default=10000)
     p.add_argument("--no-tsne", action="store_true")
+    p.add_argument("--variants", action="store_true",
+                   help="only the share of neighbours in class, for k and HOG variants")
     args = p.parse_args()
     data = load_subset(args.subset)
     y = np.asarray(data.labels)
     images = torch.as_tensor(np.asarray(data.images))
+    if args.variants:
+        return variants(images, y, args.subset)
     small = resize_images(images, (14, 14))  # what the backbone sees (uint8)
     print(f"# {machine()}; Fashion-MNIST subset {args.subset} (random_state=0)")
     spaces = {
@@ -53,6 +58,27 @@ def main():
             row["knn_tsne"] = knn(embed(feats.numpy(), "tsne", random_state=0), y)
             row["tsne_s"] = round(time.perf_counter() - t0, 1)
         print(row, flush=True)
+
+
+def variants(images, y, subset):
+    """Share of an image's k HOG neighbours in its class: k, then HOG's parameters (k=15)."""
+    def share(feats, k=15):
+        nbrs = image_neighbors(feats[:, :, None, None], k, "pixels").numpy()
+        return round(float((y[nbrs] == y[:, None]).mean()), 4)
+
+    print(f"# {machine()}; Fashion-MNIST subset {subset} (random_state=0); HOG at 28x28")
+    hog = hog_features(images)
+    for k in (5, 10, 15, 30):
+        print({"hog": "defaults (7 cells, 9 bins, gamma 0.5)", "k": k, "share": share(hog, k)})
+    for kw in ({"bins": 12}, {"bins": 18}, {"cells": 4}, {"cells": 9}, {"cells": 14},
+               {"gamma": 1.0}):
+        print({"hog": kw, "k": 15, "share": share(hog_features(images, **kw))}, flush=True)
+    both = torch.cat([hog, hog_features(images, cells=4)], 1)
+    print({"hog": "7 cells and 4 cells joined", "k": 15, "share": share(both)})
+    px = images.reshape(len(y), -1).float()
+    for w in (0.5, 1.0, 2.0):  # pixels scaled to w times HOG's mean row norm
+        joined = torch.cat([hog, px * (w * hog.norm(dim=1).mean() / px.norm(dim=1).mean())], 1)
+        print({"hog": f"joined with pixels x{w}", "k": 15, "share": share(joined)}, flush=True)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,12 @@ from tsimcne_widgets.neighbors import image_neighbors
 from tsimcne_widgets.pixels import resize_images
 
 
+def share_in_class(nbrs: torch.Tensor, y: np.ndarray) -> float:
+    """The share of the neighbours ``nbrs`` (N, k) in their image's class."""
+    nbrs = nbrs.numpy()
+    return round(float((y[nbrs] == y[:, None]).mean()), 4)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--subset", type=int, default=10000)
@@ -49,9 +55,9 @@ def main():
     }
     for name, (imgs, space, feats) in spaces.items():
         t0 = time.perf_counter()
-        nbrs = image_neighbors(imgs, 15, space).numpy()
+        nbrs = image_neighbors(imgs, 15, space)
         row = {"space": name, "search_s": round(time.perf_counter() - t0, 1),
-               "share_of_15_neighbours_in_class": round(float((y[nbrs] == y[:, None]).mean()), 4),
+               "share_of_15_neighbours_in_class": share_in_class(nbrs, y),
                "knn_space": knn(feats.numpy(), y)}
         if not args.no_tsne:
             t0 = time.perf_counter()
@@ -63,8 +69,7 @@ def main():
 def variants(images, y, subset):
     """Share of an image's k HOG neighbours in its class: k, then HOG's parameters (k=15)."""
     def share(feats, k=15):
-        nbrs = image_neighbors(feats[:, :, None, None], k, "pixels").numpy()
-        return round(float((y[nbrs] == y[:, None]).mean()), 4)
+        return share_in_class(image_neighbors(feats[:, :, None, None], k, "pixels"), y)
 
     print(f"# {machine()}; Fashion-MNIST subset {subset} (random_state=0); HOG at 28x28")
     hog = hog_features(images)

@@ -26,10 +26,11 @@ def test_recipes_use_the_heavy_tailed_kernel_and_the_cpu_one_a_smaller_input():
     assert cpu_recipe()["input_size"] == 14 and "input_size" not in digits_recipe()
 
 
-def test_recipes_rotate_views_and_only_the_photographs_flip():
+def test_only_the_digits_rotate_and_only_the_photographs_flip():
     digits = Augmentations(**digits_recipe()["augmentations"])
     photos = Augmentations(**cpu_recipe()["augmentations"])
-    assert digits.rotation == photos.rotation == 10.0
+    # Rotations helped handwriting; with HOG pairs the photographs did better without.
+    assert digits.rotation == 10.0 and photos.rotation == 0.0
     assert digits.hflip == 0.0 and photos.hflip == 0.5  # a flipped digit is another digit
     assert digits.vflip == photos.vflip == 0.0
 
@@ -45,7 +46,7 @@ def test_cpu_recipe_trains_28px_images_at_14px():
 
 def test_only_the_photograph_recipe_pairs_hog_neighbours():
     # Digits' pixels are already near perfect (t-SNE 0.994); the photographs gained 0.06.
-    assert cpu_recipe()["neighbor_positives"] == 0.75 and cpu_recipe()["n_neighbors"] == 15
+    assert cpu_recipe()["neighbor_positives"] == 0.9 and cpu_recipe()["n_neighbors"] == 15
     assert cpu_recipe()["neighbor_space"] == "hog"
 
 

@@ -107,6 +107,10 @@ def main():
             shot = output_of(page, ".tsw-comparison")
             shot.scroll_into_view_if_needed()
             shot.screenshot(path=str(HERE / "comparison.png"))
+            # For the README's caption: the epochs the budget allowed and the scores shown.
+            print(page.evaluate(JS_EVAL, "print([st.epochs for st in explorer.estimator"
+                                         ".schedule_]); print(comparison.metrics().round(3)"
+                                         ".to_string())").strip(), flush=True)
             browser.close()
     finally:
         stop_lab(proc, root)

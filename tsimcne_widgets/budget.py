@@ -3,7 +3,8 @@
 ``TimeBudget`` measures how long optimiser steps take (paused time excluded) and plans the
 stages' epochs so that training ends within the budget, keeping the stages in the
 proportions of ``total_epochs``. ``Trainer`` consults it before every step and re-plans at
-every epoch start, so a change in throughput (snapshots, a busy machine) moves the plan.
+every epoch end, before deciding whether the stage is over, so a change in throughput
+(snapshots, a busy machine) moves the plan.
 The clock is injected, so that planning is tested without sleeping.
 """
 

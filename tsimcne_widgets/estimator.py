@@ -54,7 +54,7 @@ class TSimCNE(BaseEstimator):
         Train for this long instead of a fixed number of epochs: seconds, or a string such
         as ``"90s"``, ``"10min"`` or ``"1h 30min"``. The stages' epochs are set in the
         proportions of ``total_epochs`` from the measured throughput and re-planned at
-        every epoch start; each keeps at least one epoch. Paused and stopped time does not
+        every epoch end; each keeps at least one epoch. Paused and stopped time does not
         count. ``schedule_`` holds the final plan. See :mod:`tsimcne_widgets.budget`.
     batch_size : int, default=512
         Images per step (each gives two views). Clamped to the number of images, with

@@ -216,12 +216,15 @@ class Trainer:
             self.budget.pause()
 
     def _follow_budget(self) -> None:
-        """Re-plan the stages' epochs at every epoch start, and once the first steps are
-        timed."""
+        """Count budget time from this step on, and plan once the first steps are timed."""
+        self.budget.resume()
+        if not self.budget.planned:
+            self._replan()
+
+    def _replan(self) -> None:
+        """Re-plan the stages' epochs from the budget's timings, counting the epoch in
+        progress (or just finished) as begun."""
         budget = self.budget
-        budget.resume()
-        if self.step_in_epoch != 0 and budget.planned:
-            return
         epochs = budget.plan(self.steps_per_epoch, self.stage, self.epoch + 1,
                              self.epoch * self.steps_per_epoch + self.step_in_epoch,
                              [s.epochs for s in self.schedule])
@@ -378,6 +381,11 @@ class Trainer:
                 self.dist.sync_buffers(self.model)
             epoch_loss = self._epoch_loss_sum / self.steps_per_epoch
             epoch_seconds = self._epoch_seconds
+            if self.budget is not None:
+                # Before the stage-end test: a stage's length is decided on the timings
+                # of the epoch just run, not on the plan made before it (at the very
+                # start, from the first few, often slow, steps).
+                self._replan()
             self.step_in_epoch = 0
             self.perm = None
             self.epoch += 1

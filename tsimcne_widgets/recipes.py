@@ -29,9 +29,9 @@ _CPU = {
     "augmentations": {"crop_scale": (0.9, 1.0), "hflip": 0.5, "rotation": 0.0},
     "dof": 0.5,
     # Nine in ten positive pairs are an image and one of its 15 nearest neighbours in HOG
-    # space (81 % share its class; 75 % in pixel space). At 10 minutes: 0.807 +- 0.004 kNN
-    # over 8 runs, against 0.800 +- 0.007 over 11 with three quarters and rotations, and
-    # 0.743 +- 0.004 with half from pixel neighbours on that machine.
+    # space (81 % share its class; 75 % in pixel space). At 10 minutes: 0.806 +- 0.006 kNN
+    # over 12 runs on two CPUs, against 0.800 +- 0.007 over 11 with three quarters and
+    # rotations, and 0.743 +- 0.004 with half from pixel neighbours (on AMD Zen 4).
     "neighbor_positives": 0.9,
     "n_neighbors": 15,
     "neighbor_space": "hog",

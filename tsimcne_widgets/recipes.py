@@ -30,7 +30,7 @@ _CPU = {
     "dof": 0.5,
     # Nine in ten positive pairs are an image and one of its 15 nearest neighbours in HOG
     # space (81 % share its class; 75 % in pixel space). At 10 minutes: 0.806 +- 0.006 kNN
-    # over 12 runs on two CPUs, against 0.800 +- 0.007 over 11 with three quarters and
+    # over 14 runs on two CPUs, against 0.800 +- 0.007 over 11 with three quarters and
     # rotations, and 0.743 +- 0.004 with half from pixel neighbours (on AMD Zen 4).
     "neighbor_positives": 0.9,
     "n_neighbors": 15,

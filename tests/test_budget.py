@@ -233,9 +233,8 @@ def test_paused_time_does_not_count_and_state_round_trips():
 
 def test_estimator_time_budget_validation_and_fit(small_digits, monkeypatch):
     X, _ = small_digits
-    # A clock that advances a fixed 50 ms per read, so that the plan is the same on a
-    # busy CI machine as on an idle one (a real clock made stage 1 short when the
-    # first steps happened to be slow).
+    # A clock that advances a fixed 50 ms per read, so that the plan (which follows the
+    # step times) is the same on a busy CI machine as on an idle one.
     ticks = iter(range(10**9))
     monkeypatch.setattr(budget_module, "time",
                         types.SimpleNamespace(perf_counter=lambda: next(ticks) * 0.05))
